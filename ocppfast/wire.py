@@ -1,0 +1,13 @@
+"""OCPP-J frames (compiled ``_wire_c`` or pure ``_wire``; see ``ocppfast._speedups``)."""
+
+from typing import TYPE_CHECKING
+
+from ._speedups import load
+
+if TYPE_CHECKING:
+    from ._wire import *  # noqa: F403
+    from ._wire import __all__
+else:
+    _impl, COMPILED = load("_wire")
+    __all__ = _impl.__all__
+    globals().update({name: getattr(_impl, name) for name in __all__})

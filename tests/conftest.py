@@ -1,0 +1,60 @@
+"""Shared fixtures: uvloop for every async test, a byte-collecting transport for the engine."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import msgspec
+import pytest
+import uvloop
+
+import ocppfast
+
+SLOW = os.environ.get("OCPPFAST_SLOW", "") not in ("", "0")
+
+
+def pytest_report_header(config: Any) -> str:
+    return f"ocppfast implementation: {ocppfast.implementation}"
+
+
+def pytest_collection_modifyitems(config: Any, items: list[Any]) -> None:
+    if SLOW:
+        return
+    skip = pytest.mark.skip(reason="slow: set OCPPFAST_SLOW=1")
+    for item in items:
+        if "slow" in item.keywords:
+            item.add_marker(skip)
+
+
+def pytest_asyncio_loop_factories(config: Any, item: Any) -> dict[str, Any]:
+    """Every async test runs on uvloop, as production does."""
+    return {"uvloop": uvloop.new_event_loop}
+
+
+class CollectingTransport:
+    """Stands in for picows' WSTransport: records what the engine sends."""
+
+    def __init__(self) -> None:
+        self.sent: list[bytes] = []
+        self.closed: tuple[int, bytes] | None = None
+        self.disconnected = False
+
+    def send(self, msg_type: int, data: bytes) -> None:
+        assert msg_type == 1  # TEXT
+        self.sent.append(data)
+
+    def send_close(self, code: int = 1000, reason: bytes = b"") -> None:
+        self.closed = (int(code), reason)
+
+    def disconnect(self, graceful: bool = True) -> None:
+        self.disconnected = True
+
+    def pop(self) -> Any:
+        """The last frame sent, decoded as JSON."""
+        return msgspec.json.decode(self.sent.pop())
+
+
+@pytest.fixture
+def transport() -> CollectingTransport:
+    return CollectingTransport()
