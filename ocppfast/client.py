@@ -21,6 +21,7 @@ import picows
 
 from . import versions as versions_mod
 from .charge_point import ChargePoint
+from .errors import ConnectionClosedError
 from .transport import OCPPListener
 
 log = logging.getLogger("ocppfast")
@@ -113,7 +114,7 @@ class _Connection:
         )
 
     async def open(self) -> ChargePoint:
-        await picows.ws_connect(
+        transport, _ = await picows.ws_connect(
             self._listener_factory,
             self.url,
             ssl_context=self.ssl,
@@ -126,7 +127,9 @@ class _Connection:
             logger_name="ocppfast.client",
             **self.transport_options,
         )
-        assert self.cp is not None
+        if self.cp is None or transport.is_disconnected:
+            # e.g. TLS with client certificates: the server refuses ours after the handshake
+            raise ConnectionClosedError(f"{self.url}: connection closed during the handshake")
         return self.cp
 
     def _on_connected(self, listener: OCPPListener) -> None:

@@ -21,6 +21,7 @@ import base64
 import binascii
 import hmac
 import logging
+import re
 import ssl as ssl_module
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
@@ -45,9 +46,20 @@ MAX_IDENTITY_LENGTH = 48
 Hook = Callable[[ChargePoint], Any]
 
 
+_BAD_ESCAPE = re.compile(rb"%(?![0-9A-Fa-f]{2})")
+
+
+def _refuse(status: int, body: bytes, headers: dict[str, str] | None = None) -> Any:
+    return WSUpgradeResponseWithListener(
+        WSUpgradeResponse.create_error_response(status, body, headers), None
+    )
+
+
 def parse_identity(path: bytes) -> str | None:
     """The identity from the request path, or None when it is not a valid identity."""
-    raw = path.split(b"?", 1)[0].rstrip(b"/").rsplit(b"/", 1)[-1]
+    raw = path.split(b"?", 1)[0].rsplit(b"/", 1)[-1]
+    if _BAD_ESCAPE.search(raw):
+        return None
     try:
         identity = unquote(raw.decode("ascii"), errors="strict")
     except (UnicodeDecodeError, ValueError):
@@ -229,21 +241,21 @@ class CentralSystem:
         path = request.path
         prefix = self.path.encode()
         if prefix != b"/" and not (path == prefix or path.startswith(prefix + b"/")):
-            return WSUpgradeResponse.create_error_response(404, b"unknown path")
+            return _refuse(404, b"unknown path")
         identity = parse_identity(path[len(prefix) :] if prefix != b"/" else path)
         if identity is None:
-            return WSUpgradeResponse.create_error_response(400, b"invalid charging station identity")
+            return _refuse(400, b"invalid charging station identity")
         if self.identity_known is not None and not self.identity_known(identity):
-            return WSUpgradeResponse.create_error_response(404, b"unknown charging station")
+            return _refuse(404, b"unknown charging station")
         if self.passwords is not None or self.authenticate is not None:
             if not self._check_password(identity, request.headers.get("Authorization")):
-                return WSUpgradeResponse.create_error_response(
+                return _refuse(
                     401,
                     b"authentication required",
                     {"WWW-Authenticate": 'Basic realm="OCPP", charset="UTF-8"'},
                 )
         if self.duplicate_identity == "reject" and identity in self.charge_points:
-            return WSUpgradeResponse.create_error_response(409, b"identity already connected")
+            return _refuse(409, b"identity already connected")
         subprotocol = self._negotiate(request.headers.getall("Sec-WebSocket-Protocol", []))
         if subprotocol is None:
             log.warning("%s: no supported OCPP subprotocol offered, closing", identity)
