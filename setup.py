@@ -1,7 +1,7 @@
 """Build the compiled hot path (Cython, pure-Python mode) or install pure Python.
 
-Each compiled module is one source compiled twice over: ``ocppfast/_wire.py`` with the augmenting
-``ocppfast/_wire.pxd`` becomes the extension ``ocppfast._wire_c``; the same ``.py`` is also shipped
+Each compiled module is one source with two uses: ``ocppfast/_wire.py`` with the augmenting
+``ocppfast/_wire_c.pxd`` becomes the extension ``ocppfast._wire_c``; the same ``.py`` is also shipped
 and imported as is when the extension is missing or ``OCPPFAST_NO_EXTENSIONS=1`` is set (the way
 aiohttp builds its websocket reader).
 
@@ -57,11 +57,23 @@ def _extensions():  # type: ignore[no-untyped-def]
     except ImportError:
         _say_pure("Cython is not available")
         return []
-    exts = [
-        Extension(f"ocppfast.{name}_c", [f"ocppfast/{name}.py"], extra_compile_args=["-O2"])
-        for name in COMPILED
-        if os.path.exists(f"ocppfast/{name}.py")
-    ]
+    # Cython applies an augmenting .pxd by the module's name, so the source is copied next to
+    # its .pxd under the extension's name (build/cython/ocppfast/_wire_c.py + _wire_c.pxd).
+    # The shipped pure module stays ocppfast/_wire.py: one source, never edited in two places.
+    out = os.path.join("build", "cython", "ocppfast")
+    os.makedirs(out, exist_ok=True)
+    exts = []
+    for name in COMPILED:
+        for src, dst in ((f"{name}.py", f"{name}_c.py"), (f"{name}_c.pxd", f"{name}_c.pxd")):
+            with open(os.path.join("ocppfast", src), encoding="utf-8") as f:
+                text = f.read()
+            target = os.path.join(out, dst)
+            if not os.path.exists(target) or open(target, encoding="utf-8").read() != text:
+                with open(target, "w", encoding="utf-8") as f:
+                    f.write(text)
+        exts.append(
+            Extension(f"ocppfast.{name}_c", [os.path.join(out, f"{name}_c.py")], extra_compile_args=["-O2"])
+        )
     return cythonize(
         exts,
         language_level=3,

@@ -2,7 +2,7 @@
 
 Knows nothing about sockets: it is given bytes (:meth:`Engine.receive`, or picows frames through
 :meth:`Engine.feed`) and a transport with ``send(msg_type, data)``, ``send_close(code, reason)``
-and ``disconnect()``. One source, two speeds: compiled by Cython with ``_engine.pxd`` into
+and ``disconnect()``. One source, two speeds: compiled by Cython with ``_engine_c.pxd`` into
 ``ocppfast._engine_c``, or imported as is; ``ocppfast.engine`` picks one.
 
 The per-frame path is: decode the envelope (``wire.decode_frame``) -> find the pending future or
@@ -32,7 +32,7 @@ from .errors import (
     SecurityError,
     from_call_error,
 )
-from .validation import payload_error, validate_outgoing
+from .validation import payload_error
 
 __all__ = ["Engine", "Sweeper", "TEXT"]
 
@@ -58,6 +58,8 @@ _encode_call_error = wire.encode_call_error
 _encode_call_result_error = wire.encode_call_result_error
 _generic_decode = msgspec.json.decode
 _convert = msgspec.convert
+_encode = msgspec.json.Encoder().encode
+_Raw = msgspec.Raw
 _monotonic = time.monotonic
 
 
@@ -223,7 +225,7 @@ class Engine:
         except _FrameError as exc:
             self._bad_frame(exc)
             return
-        cls = frame.__class__
+        cls = type(frame)
         if cls is _Call:
             self._bad_messages = 0
             self._on_call(frame.unique_id, frame.action, frame.payload, False)
@@ -325,32 +327,38 @@ class Engine:
             if not is_send:
                 self._reply_error(unique_id, InternalError("An internal error occurred"))
             return
-        if hasattr(result, "__await__"):
+        if type(result) is not action.response and hasattr(result, "__await__"):
             self._loop.create_task(_finish_async(self, result, unique_id, action, request, is_send))
         elif not is_send:
             self._reply(unique_id, action, request, result)
 
     def _reply(self, unique_id: str, action: Any, request: Any, result: Any) -> None:
-        response_type = action.response
-        if result.__class__ is not response_type:
+        if type(result) is not action.response:
             try:
-                result = self._coerce_response(action, result)
+                result = self._coerce_response(action, result)  # validated by the conversion
             except OCPPError as exc:
                 self._reply_error(unique_id, exc)
                 return
+            payload = result
         elif self.validate_outgoing:
+            # Encode once and check the bytes with the action's own decoder (msgspec does not
+            # validate on encode); the checked bytes then go into the frame as they are.
+            payload = _encode(result)
             try:
-                validate_outgoing(result)
-            except OCPPError as exc:
+                action.response_decoder.decode(payload)
+            except (ValueError, RecursionError) as exc:
                 log.error(
                     "%s: handler for %s returned an invalid response: %s",
                     self.identity,
                     action.name,
-                    exc.description,
+                    payload_error(exc).description,
                 )
                 self._reply_error(unique_id, InternalError("An internal error occurred"))
                 return
-        self._write(_encode_call_result(unique_id, result))
+            payload = _Raw(payload)
+        else:
+            payload = result
+        self._write(_encode_call_result(unique_id, payload))
         if action.name == "BootNotification" and not self.accepted:
             if getattr(result, "status", None) == "Accepted":
                 self.accepted = True
@@ -473,7 +481,7 @@ class Engine:
         if action is None and self.validate_outgoing:
             raise ValueError(f"unknown action {action_name!r} for {self.subprotocol}")
         if action is not None:
-            payload = self._prepare(action.request, payload)
+            payload = self._prepare(action, payload)
         if timeout is None:
             timeout = self.call_timeout
         if self._outstanding < self.max_outstanding:
@@ -482,10 +490,16 @@ class Engine:
             self._queue.append((fut, action, action_name, payload, timeout))
         return fut
 
-    def _prepare(self, request_type: Any, payload: Any) -> Any:
-        if payload.__class__ is request_type:
+    def _prepare(self, action: Any, payload: Any) -> Any:
+        request_type = action.request
+        if type(payload) is request_type:
             if self.validate_outgoing:
-                validate_outgoing(payload)
+                body = _encode(payload)  # encoded once, checked, sent as is
+                try:
+                    action.request_decoder.decode(body)
+                except (ValueError, RecursionError) as exc:
+                    raise payload_error(exc) from None
+                return _Raw(body)
             return payload
         if type(payload) is dict:
             if self.validate_outgoing:
@@ -526,7 +540,7 @@ class Engine:
         if action is None and self.validate_outgoing:
             raise ValueError(f"unknown action {action_name!r} for {self.subprotocol}")
         if action is not None:
-            payload = self._prepare(action.request, payload)
+            payload = self._prepare(action, payload)
         unique_id = self.next_id()
         self._write(_encode_send(unique_id, action_name, payload))
         return unique_id

@@ -1,6 +1,6 @@
 # Augmenting declarations for ocppfast/_engine.py when compiled by Cython (ocppfast._engine_c).
 cdef class Engine:
-    cdef object _loop
+    cdef public object _loop
     cdef public str subprotocol
     cdef public str identity
     cdef public dict actions
@@ -42,6 +42,6 @@ cdef class Engine:
     cdef _on_error(self, object frame, bint result_error)
     cpdef str next_id(self)
     cpdef start_call(self, str action_name, object payload, object timeout)
-    cdef _prepare(self, object request_type, object payload)
+    cdef _prepare(self, object action, object payload)
     cdef _send_call(self, object fut, object action, str action_name, object payload, object timeout)
     cdef _complete(self, str unique_id)
