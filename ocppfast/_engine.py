@@ -139,7 +139,7 @@ class Engine:
         self._shared_handlers = shared_handlers if shared_handlers is not None else {}
         self._shared_after = shared_after if shared_after is not None else {}
         self._pending: dict[str, Any] = {}
-        self._queue: deque[Any] = deque()
+        self._queue: deque[Any] | None = None  # made on first use: an empty deque is ~600 bytes
         self._outstanding = 0
         self.max_outstanding = max_outstanding
         self.call_timeout = call_timeout
@@ -176,7 +176,7 @@ class Engine:
     @property
     def queued_count(self) -> int:
         """CALLs waiting for a free slot (the one-outstanding-CALL rule)."""
-        return len(self._queue)
+        return len(self._queue) if self._queue is not None else 0
 
     def feed(self, transport: Any, frame: Any) -> None:
         """picows ``on_ws_frame``: complete TEXT frames go straight in; others to the listener."""
@@ -205,13 +205,13 @@ class Engine:
         pending = self._pending
         queue = self._queue
         self._pending = {}
-        self._queue = deque()
+        self._queue = None
         self._outstanding = 0
         for entry in pending.values():
             fut = entry[0]
             if not fut.done():
                 fut.set_exception(ConnectionClosedError(f"connection to {self.identity!r} closed"))
-        for entry in queue:
+        for entry in queue or ():
             fut = entry[0]
             if not fut.done():
                 fut.set_exception(ConnectionClosedError(f"connection to {self.identity!r} closed"))
@@ -487,6 +487,8 @@ class Engine:
         if self._outstanding < self.max_outstanding:
             self._send_call(fut, action, action_name, payload, timeout)
         else:
+            if self._queue is None:
+                self._queue = deque()
             self._queue.append((fut, action, action_name, payload, timeout))
         return fut
 

@@ -102,8 +102,11 @@ class ChargePoint(Engine):
 
     async def wait_closed(self) -> None:
         """Return once the connection is closed."""
-        if self._closed_event is not None:
-            await self._closed_event.wait()
+        if self.closed:
+            return
+        if self._closed_event is None:  # made on demand: most connections never need one
+            self._closed_event = asyncio.Event()
+        await self._closed_event.wait()
 
     async def close(self, code: int = 1000, reason: str = "") -> None:
         """Close the connection (pending calls fail with ``ConnectionClosedError``)."""

@@ -38,6 +38,11 @@ class ClientChargePoint(ChargePoint):
 
     _connection: Any = None
 
+    async def wait_closed(self) -> None:
+        """Return once the connection is closed for good (not while reconnecting)."""
+        assert self._closed_event is not None
+        await self._closed_event.wait()
+
     async def close(self, code: int = 1000, reason: str = "") -> None:
         if self._connection is not None:
             self._connection.closing = True

@@ -312,7 +312,6 @@ class CentralSystem:
 
     def _connected(self, listener: OCPPListener) -> None:
         cp = listener.charge_point
-        cp._closed_event = asyncio.Event()
         self._listeners.add(listener)
         if self._closing:
             cp.close_transport(1001, b"central system shutting down")

@@ -1,0 +1,138 @@
+"""Schema violations in a payload -> the CallError the spec prescribes.
+
+The generated Structs (``ocppfast.v16`` / ``v201`` / ``v21``) make msgspec enforce the official
+JSON schemas while decoding. :func:`payload_error` turns what msgspec raises into the CallError of
+OCPP-J 1.6 section 4.2.3 / OCPP 2.0.1 part 4 section 4.3 (canonical 2.0.1 classes;
+:func:`ocppfast.errors.wire_code` spells them for 1.6 later):
+
+=========================================================  =====================================
+what is wrong                                              CallError
+=========================================================  =====================================
+malformed JSON, invalid UTF-8, nesting bomb, payload not   FormatViolation ("payload is
+an object, unknown field (``additionalProperties: false``) syntactically incorrect")
+field of the wrong JSON type (also 1.5 for an integer)     TypeConstraintViolation
+missing required field, too few / too many array items     OccurrenceConstraintViolation
+string too long, value not in enum, number out of range,   PropertyConstraintViolation ("a field
+not a multiple, bad date-time                              has an invalid value")
+=========================================================  =====================================
+
+The description is msgspec's own message, which names the field path (``$.idTagInfo.status``),
+capped at 255 characters (2.0.1: errorDescription is at most 255 characters) without losing the
+path. It never contains a traceback; values quoted by msgspec are short and the frame encoder
+escapes them (2.0.1 part 4 4.2.3: never embed the invalid JSON unencoded).
+
+:func:`validate_outgoing` checks a hand-built Struct before it is sent: msgspec does not validate
+on encode, so the Struct is encoded and decoded again with its own type (measured in
+``benchmarks/bench_messages.py``; a few microseconds for typical messages).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import msgspec
+
+from .errors import (
+    FormatViolationError,
+    OccurrenceConstraintViolationError,
+    OCPPError,
+    PropertyConstraintViolationError,
+    TypeConstraintViolationError,
+)
+
+__all__ = ["MAX_DESCRIPTION", "payload_error", "validate_outgoing"]
+
+#: OCPP 2.0.1 part 4 4.2.3: errorDescription is at most 255 characters.
+MAX_DESCRIPTION = 255
+
+_AT = " - at `"
+_REGEX = re.compile(r"Expected `str` matching regex .*", re.DOTALL)
+# Messages msgspec produces while validating against a Struct type (msgspec 0.18 - 0.19 wording).
+_OCCURRENCE = re.compile(r"Object missing required field|Expected `array` of length")
+_PROPERTY = re.compile(
+    r"Expected `str` of length|Invalid enum value|Expected `(?:int|float|number)` [<>]=?"
+    r"|multiple of 0\.|matching regex"
+)
+# draft-06 integer given as a non-integral float (QUIRKS Q1 in tools/gen_messages.py): that is
+# the wrong data type, not a wrong value.
+_NOT_INTEGER = "that's a multiple of 1.0"
+_TYPE = re.compile(r"Expected `[^`]+`, got `[^`]+`")
+
+
+_FIELD_CHECK = re.compile(r"(.*) at `([^`]+)`\Z", re.DOTALL)
+
+
+def _describe(message: str) -> str:
+    """msgspec's message, shortened to MAX_DESCRIPTION characters keeping the path."""
+    head, sep, path = message.partition(_AT)
+    if _REGEX.match(head):  # the date-time pattern itself would drown the path
+        head = "Expected RFC 3339 `date-time` string"
+    elif _NOT_INTEGER in head:
+        head = "Expected `int`, got `float` with a fraction"
+    field_check = _FIELD_CHECK.match(head)
+    if field_check and sep:  # a generated __post_init__ check names its field: append it
+        head, path = field_check.group(1), path[:-1] + "." + field_check.group(2) + "`"
+    tail = sep + path
+    if len(tail) > MAX_DESCRIPTION // 2:
+        tail = tail[: MAX_DESCRIPTION // 2 - 2] + "…`"
+    if len(head) + len(tail) > MAX_DESCRIPTION:
+        head = head[: MAX_DESCRIPTION - len(tail) - 1] + "…"
+    return head + tail
+
+
+def payload_error(exc: BaseException) -> OCPPError:
+    """The CallError for an exception raised while decoding (validating) a payload."""
+    if isinstance(exc, RecursionError):
+        return FormatViolationError("Payload is nested too deeply")
+    if isinstance(exc, msgspec.ValidationError):
+        message = str(exc)
+        description = _describe(message)
+        head = message.partition(_AT)[0]
+        at_root = _AT not in message
+        if "Object contains unknown field" in head:
+            return FormatViolationError(description)
+        if at_root and head.startswith("Expected `object`"):
+            return FormatViolationError(description)  # the payload itself is not an object
+        if _OCCURRENCE.search(head):
+            return OccurrenceConstraintViolationError(description)
+        if _NOT_INTEGER in head or _TYPE.match(head):
+            return TypeConstraintViolationError(description)
+        if _PROPERTY.search(head):
+            return PropertyConstraintViolationError(description)
+        return PropertyConstraintViolationError(description)
+    if isinstance(exc, msgspec.DecodeError):
+        return FormatViolationError(_describe(str(exc)))
+    if isinstance(exc, UnicodeError):
+        return FormatViolationError("Payload is not valid UTF-8")
+    if isinstance(exc, ValueError):
+        return FormatViolationError(_describe(str(exc)))
+    if isinstance(
+        exc, (TypeError, msgspec.EncodeError)
+    ):  # unencodable value in a hand-built Struct
+        return TypeConstraintViolationError(_describe(str(exc)))
+    return FormatViolationError(_describe(f"{type(exc).__name__}: {exc}"))
+
+
+_decoders: dict[type[Any], msgspec.json.Decoder[Any]] = {}
+_encode = msgspec.json.Encoder().encode
+
+
+def validate_outgoing(struct: msgspec.Struct) -> None:
+    """Raise the mapped :class:`OCPPError` if ``struct`` would not pass its own schema."""
+    cls = type(struct)
+    decoder = _decoders.get(cls)
+    if decoder is None:
+        decoder = _decoders[cls] = msgspec.json.Decoder(cls)
+    try:
+        decoder.decode(_encode(struct))
+    except (
+        msgspec.ValidationError,
+        msgspec.DecodeError,
+        TypeError,
+        ValueError,
+        RecursionError,
+    ) as exc:
+        raise payload_error(exc) from None
+    except msgspec.EncodeError as exc:
+        raise payload_error(exc) from None
