@@ -27,9 +27,9 @@ __version__ = "0.1.0"
 implementation = "cython" if (_ENGINE_COMPILED and _WIRE_COMPILED) else "python"
 
 __all__ = [
+    "CallTimeoutError",
     "CentralSystem",
     "ChargePoint",
-    "CallTimeoutError",
     "ConnectionClosedError",
     "OCPPError",
     "SubprotocolError",

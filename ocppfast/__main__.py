@@ -1,8 +1,8 @@
 """Command line: a demo central system and simulated charging stations.
 
-    python -m ocppfast serve --host 127.0.0.1 --port 9000
-    python -m ocppfast simulate --url ws://127.0.0.1:9000/ocpp --chargers 1000 --duration 10
-    python -m ocppfast demo            # both together on loopback (what `make demo` runs)
+python -m ocppfast serve --host 127.0.0.1 --port 9000
+python -m ocppfast simulate --url ws://127.0.0.1:9000/ocpp --chargers 1000 --duration 10
+python -m ocppfast demo            # both together on loopback (what `make demo` runs)
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import resource
 import signal
 import sys
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from . import implementation, versions
@@ -27,7 +27,7 @@ OCPP16 = versions.OCPP16
 
 
 def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def _accepted_token(cp: Any) -> dict[str, Any]:
@@ -150,7 +150,10 @@ def _script_16(n: int) -> list[tuple[str, dict[str, Any]]]:
         }
         steps += [
             ("Authorize", {"idTag": "TAG1"}),
-            ("StartTransaction", {"connectorId": 1, "idTag": "TAG1", "meterStart": 0, "timestamp": _now()}),
+            (
+                "StartTransaction",
+                {"connectorId": 1, "idTag": "TAG1", "meterStart": 0, "timestamp": _now()},
+            ),
             ("MeterValues", meter),
             ("StopTransaction", {"transactionId": 1, "meterStop": 1000 + n, "timestamp": _now()}),
         ]
@@ -163,9 +166,33 @@ def _script_2x(n: int) -> list[tuple[str, dict[str, Any]]]:
         tx = {"transactionId": f"TX{n}"}
         steps += [
             ("Authorize", {"idToken": {"idToken": "TAG1", "type": "ISO14443"}}),
-            ("TransactionEvent", {"eventType": "Started", "timestamp": _now(), "triggerReason": "Authorized", "seqNo": 0, "transactionInfo": tx}),
-            ("MeterValues", {"evseId": 1, "meterValue": [{"timestamp": _now(), "sampledValue": [{"value": float(n)}]}]}),
-            ("TransactionEvent", {"eventType": "Ended", "timestamp": _now(), "triggerReason": "StopAuthorized", "seqNo": 1, "transactionInfo": tx}),
+            (
+                "TransactionEvent",
+                {
+                    "eventType": "Started",
+                    "timestamp": _now(),
+                    "triggerReason": "Authorized",
+                    "seqNo": 0,
+                    "transactionInfo": tx,
+                },
+            ),
+            (
+                "MeterValues",
+                {
+                    "evseId": 1,
+                    "meterValue": [{"timestamp": _now(), "sampledValue": [{"value": float(n)}]}],
+                },
+            ),
+            (
+                "TransactionEvent",
+                {
+                    "eventType": "Ended",
+                    "timestamp": _now(),
+                    "triggerReason": "StopAuthorized",
+                    "seqNo": 1,
+                    "transactionInfo": tx,
+                },
+            ),
         ]
     return steps
 
@@ -173,7 +200,10 @@ def _script_2x(n: int) -> list[tuple[str, dict[str, Any]]]:
 def _boot(version: str, i: int) -> dict[str, Any]:
     if version == OCPP16:
         return {"chargePointVendor": "ocppfast", "chargePointModel": f"Sim-{i % 7}"}
-    return {"reason": "PowerUp", "chargingStation": {"vendorName": "ocppfast", "model": f"Sim-{i % 7}"}}
+    return {
+        "reason": "PowerUp",
+        "chargingStation": {"vendorName": "ocppfast", "model": f"Sim-{i % 7}"},
+    }
 
 
 def _status(version: str) -> dict[str, Any]:
@@ -312,7 +342,9 @@ def main(argv: list[str] | None = None) -> int:
         p.add_argument("--interval", type=float, default=0.0, help="pause between cycles")
         p.add_argument("--version", default=OCPP16, choices=versions.SUPPORTED)
         p.add_argument("--prefix", default="SIM")
-        p.add_argument("--spread", action="store_true", help="spread source addresses over 127.0.0.x")
+        p.add_argument(
+            "--spread", action="store_true", help="spread source addresses over 127.0.0.x"
+        )
         p.add_argument("--quiet", action="store_true")
     m.add_argument("--url", default="ws://127.0.0.1:9000/ocpp")
     d.add_argument("--port", type=int, default=9000)
@@ -334,7 +366,16 @@ def _demo(args: argparse.Namespace) -> int:
     import subprocess
 
     server = subprocess.Popen(
-        [sys.executable, "-m", "ocppfast", "serve", "--port", str(args.port), "--report-every", "2"],
+        [
+            sys.executable,
+            "-m",
+            "ocppfast",
+            "serve",
+            "--port",
+            str(args.port),
+            "--report-every",
+            "2",
+        ],
         stdout=subprocess.PIPE,
         text=True,
     )

@@ -34,7 +34,7 @@ from .errors import (
 )
 from .validation import payload_error
 
-__all__ = ["Engine", "Sweeper", "TEXT"]
+__all__ = ["TEXT", "Engine", "Sweeper", "call_hook"]
 
 log = logging.getLogger("ocppfast")
 
@@ -196,7 +196,7 @@ class Engine:
             try:
                 self._transport.send_close(code, reason)
                 self._transport.disconnect()
-            except Exception:  # noqa: BLE001 - the socket may already be gone
+            except Exception:
                 log.debug("close failed", exc_info=True)
 
     def connection_lost(self) -> None:
@@ -220,6 +220,7 @@ class Engine:
 
     def receive(self, data: bytes) -> None:
         """Handle one complete OCPP-J message."""
+        frame: Any
         try:
             frame = _decode_frame(data, self.subprotocol)
         except _FrameError as exc:
@@ -359,9 +360,12 @@ class Engine:
         else:
             payload = result
         self._write(_encode_call_result(unique_id, payload))
-        if action.name == "BootNotification" and not self.accepted:
-            if getattr(result, "status", None) == "Accepted":
-                self.accepted = True
+        if (
+            not self.accepted
+            and action.name == "BootNotification"
+            and getattr(result, "status", None) == "Accepted"
+        ):
+            self.accepted = True
         if self._after or self._shared_after:
             self._run_after(action.name, request, result)
 
@@ -400,9 +404,9 @@ class Engine:
 
     def _run_after(self, action_name: str, request: Any, response: Any) -> None:
         for hook in self._after.get(action_name, ()):
-            _call_hook(self, hook, (request, response))
+            call_hook(self, hook, (request, response))
         for hook in self._shared_after.get(action_name, ()):
-            _call_hook(self, hook, (self, request, response))
+            call_hook(self, hook, (self, request, response))
 
     def _on_result(self, frame: Any) -> None:
         unique_id = frame.unique_id
@@ -512,7 +516,9 @@ class Engine:
             return payload
         raise TypeError(f"payload must be {request_type.__name__} or a dict, not {type(payload)!r}")
 
-    def _send_call(self, fut: Any, action: Any, action_name: str, payload: Any, timeout: Any) -> None:
+    def _send_call(
+        self, fut: Any, action: Any, action_name: str, payload: Any, timeout: Any
+    ) -> None:
         unique_id = self.next_id()
         self._outstanding += 1
         deadline = _monotonic() + timeout if timeout else 0.0
@@ -552,9 +558,7 @@ class Engine:
         if not self._pending:
             return False
         expired = [
-            (uid, entry)
-            for uid, entry in self._pending.items()
-            if entry[3] and entry[3] <= now
+            (uid, entry) for uid, entry in self._pending.items() if entry[3] and entry[3] <= now
         ]
         for uid, entry in expired:
             self._complete(uid)
@@ -564,7 +568,8 @@ class Engine:
         return bool(self._pending)
 
 
-def _call_hook(engine: Any, hook: Any, args: tuple[Any, ...]) -> None:
+def call_hook(engine: Any, hook: Any, args: tuple[Any, ...]) -> None:
+    """Run a hook of ``engine``'s (sync or async); its errors are logged, never raised."""
     try:
         result = hook(*args)
     except Exception:

@@ -26,10 +26,12 @@ class PicowsMismatchError(ImportError):
 def _check_picows() -> None:
     import picows
 
-    if picows.__version__ != PICOWS_PIN:
+    picows_version = picows.__version__  # type: ignore[attr-defined]
+
+    if picows_version != PICOWS_PIN:
         raise PicowsMismatchError(
             f"ocppfast's compiled engine was built against picows=={PICOWS_PIN}, but picows "
-            f"{picows.__version__} is installed. Install picows=={PICOWS_PIN}, or set "
+            f"{picows_version} is installed. Install picows=={PICOWS_PIN}, or set "
             "OCPPFAST_NO_EXTENSIONS=1 to use the pure-Python implementation."
         )
 

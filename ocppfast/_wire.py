@@ -21,13 +21,34 @@ decode goes to :func:`classify`, which works out which CallError (if any) the sp
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any, Union
+from typing import Annotated, Any
 
 __all__ = [
-    "CALL", "CALLRESULT", "CALLERROR", "CALLRESULTERROR", "SEND", "OCPP16", "OCPP201", "OCPP21",
-    "UNKNOWN_ID", "MAX_ID_LENGTH", "Call", "CallResult", "CallError", "CallResultError", "Send",
-    "Frame", "FrameError", "decode_frame", "classify", "encode_call", "encode_call_result",
-    "encode_send", "encode_call_error", "encode_call_result_error", "encode_error",
+    "CALL",
+    "CALLERROR",
+    "CALLRESULT",
+    "CALLRESULTERROR",
+    "MAX_ID_LENGTH",
+    "OCPP16",
+    "OCPP21",
+    "OCPP201",
+    "SEND",
+    "UNKNOWN_ID",
+    "Call",
+    "CallError",
+    "CallResult",
+    "CallResultError",
+    "Frame",
+    "FrameError",
+    "Send",
+    "classify",
+    "decode_frame",
+    "encode_call",
+    "encode_call_error",
+    "encode_call_result",
+    "encode_call_result_error",
+    "encode_error",
+    "encode_send",
 ]
 
 import msgspec
@@ -90,7 +111,7 @@ class Send(msgspec.Struct, array_like=True, tag=SEND, forbid_unknown_fields=True
     payload: msgspec.Raw
 
 
-Frame = Union[Call, CallResult, CallError, CallResultError, Send]
+Frame = Call | CallResult | CallError | CallResultError | Send
 
 _frame_decoder = msgspec.json.Decoder(Frame)
 _encoder = msgspec.json.Encoder()
@@ -146,13 +167,10 @@ def decode_frame(data: bytes, subprotocol: str) -> Frame:
     # part 4 section 4.2: an empty payload is {} and never null). That is checked where the
     # payload is decoded (validation.payload_error answers FormatViolation), not here twice.
     cls = type(frame)
-    if cls is CallResultError or cls is Send:
-        if subprotocol != OCPP21:
-            raise _unknown_type(
-                CALLRESULTERROR if cls is CallResultError else SEND,
-                frame.unique_id,
-                subprotocol,
-            )
+    if (cls is CallResultError or cls is Send) and subprotocol != OCPP21:
+        raise _unknown_type(
+            CALLRESULTERROR if cls is CallResultError else SEND, frame.unique_id, subprotocol
+        )
     return frame
 
 
@@ -218,7 +236,7 @@ def classify(data: bytes, subprotocol: str) -> FrameError:
     if message_type in (CALL, SEND):
         if type(obj[2]) is not str:
             return FrameError(
-                RpcFrameworkError(f"action must be a string - at `$[2]`"),
+                RpcFrameworkError("action must be a string - at `$[2]`"),
                 unique_id,
                 message_type,
                 reply,

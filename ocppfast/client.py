@@ -26,7 +26,7 @@ from .transport import OCPPListener
 
 log = logging.getLogger("ocppfast")
 
-__all__ = ["connect", "SubprotocolError"]
+__all__ = ["SubprotocolError", "connect"]
 
 
 class SubprotocolError(ConnectionError):
@@ -226,14 +226,14 @@ async def connect(
     if password is not None:
         token = base64.b64encode(f"{identity}:{password}".encode()).decode()
         headers["Authorization"] = f"Basic {token}"
-    options = dict(
-        identity=identity,
-        call_timeout=call_timeout,
-        max_outstanding=max_outstanding,
-        validate_incoming=validate_incoming,
-        validate_outgoing=validate_outgoing,
-        max_bad_messages=max_bad_messages,
-    )
+    options = {
+        "identity": identity,
+        "call_timeout": call_timeout,
+        "max_outstanding": max_outstanding,
+        "validate_incoming": validate_incoming,
+        "validate_outgoing": validate_outgoing,
+        "max_bad_messages": max_bad_messages,
+    }
     conn = _Connection(
         full_url,
         offered,
@@ -261,4 +261,3 @@ async def connect(
     cp._connection = conn
     cp.wait_for_reconnect = wait_for_reconnect
     return cp
-

@@ -5,8 +5,10 @@ from typing import TYPE_CHECKING
 from ._speedups import load
 
 if TYPE_CHECKING:
-    from ._engine import *  # noqa: F403
+    from ._engine import *
     from ._engine import __all__
+
+    COMPILED: bool
 else:
     _impl, COMPILED = load("_engine")
     __all__ = _impl.__all__

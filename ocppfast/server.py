@@ -23,8 +23,8 @@ import hmac
 import logging
 import re
 import ssl as ssl_module
-from collections.abc import Awaitable, Callable, Iterable
-from typing import Any
+from collections.abc import Callable, Iterable
+from typing import Any, Self
 from urllib.parse import unquote
 
 import picows
@@ -32,12 +32,13 @@ from picows import WSUpgradeRequest, WSUpgradeResponse, WSUpgradeResponseWithLis
 
 from . import versions as versions_mod
 from .charge_point import ChargePoint, action_of
+from .engine import call_hook
 from .errors import ConnectionClosedError
 from .transport import OCPPListener, RejectListener
 
 log = logging.getLogger("ocppfast")
 
-__all__ = ["CentralSystem", "serve", "MAX_IDENTITY_LENGTH"]
+__all__ = ["MAX_IDENTITY_LENGTH", "CentralSystem", "serve"]
 
 # 2.0.1 part 4 section 3.1.1 (and the 2.0.1 security part): identity at most 48 characters,
 # without ':' (it separates user and password in Basic auth).
@@ -123,6 +124,7 @@ class CentralSystem:
         ping_interval: float = 60.0,
         ping_timeout: float = 30.0,
         read_buffer_size: int = 4096,
+        use_aiofastnet: bool = False,
         on_connect: Hook | None = None,
         on_disconnect: Hook | None = None,
     ) -> None:
@@ -146,6 +148,10 @@ class CentralSystem:
         self.ping_interval = ping_interval
         self.ping_timeout = ping_timeout
         self.read_buffer_size = read_buffer_size
+        # picows uses aiofastnet's transport when it is installed (picows depends on it). uvloop's
+        # own transport measured 10.4 KiB of server RSS per idle connection against 15.7 KiB with
+        # aiofastnet (5,000 connections, 1 KiB read buffer), so it is the default here.
+        self.use_aiofastnet = use_aiofastnet
         self.on_connect = on_connect
         self.on_disconnect = on_disconnect
         #: identity -> connected ChargePoint
@@ -178,7 +184,9 @@ class CentralSystem:
 
     # --- lifecycle -----------------------------------------------------------------------
 
-    async def start(self, host: str | None = "127.0.0.1", port: int = 9000, **kwargs: Any) -> CentralSystem:
+    async def start(
+        self, host: str | None = "127.0.0.1", port: int = 9000, **kwargs: Any
+    ) -> CentralSystem:
         """Listen on ``host:port``; returns once listening (``port=0`` picks a free port)."""
         self._loop = asyncio.get_running_loop()
         self._server = await picows.ws_create_server(
@@ -190,6 +198,7 @@ class CentralSystem:
             max_frame_size=self.max_message_size,
             read_buffer_init_size=self.read_buffer_size,
             enable_auto_pong=True,
+            use_aiofastnet=self.use_aiofastnet,
             logger_name="ocppfast.server",
             **kwargs,
         )
@@ -229,7 +238,7 @@ class CentralSystem:
         if self._server is not None:
             await self._server.wait_closed()
 
-    async def __aenter__(self) -> CentralSystem:
+    async def __aenter__(self) -> Self:
         return self
 
     async def __aexit__(self, *exc: object) -> None:
@@ -247,13 +256,14 @@ class CentralSystem:
             return _refuse(400, b"invalid charging station identity")
         if self.identity_known is not None and not self.identity_known(identity):
             return _refuse(404, b"unknown charging station")
-        if self.passwords is not None or self.authenticate is not None:
-            if not self._check_password(identity, request.headers.get("Authorization")):
-                return _refuse(
-                    401,
-                    b"authentication required",
-                    {"WWW-Authenticate": 'Basic realm="OCPP", charset="UTF-8"'},
-                )
+        if (
+            self.passwords is not None or self.authenticate is not None
+        ) and not self._check_password(identity, request.headers.get("Authorization")):
+            return _refuse(
+                401,
+                b"authentication required",
+                {"WWW-Authenticate": 'Basic realm="OCPP", charset="UTF-8"'},
+            )
         if self.duplicate_identity == "reject" and identity in self.charge_points:
             return _refuse(409, b"identity already connected")
         subprotocol = self._negotiate(request.headers.getall("Sec-WebSocket-Protocol", []))
@@ -322,7 +332,7 @@ class CentralSystem:
             log.info("%s: new connection replaces the old one", cp.identity)
             old.close_transport(1000, b"replaced by a new connection")
         if self.on_connect is not None:
-            _run_hook(self._loop, self.on_connect, cp)
+            call_hook(cp, self.on_connect, (cp,))
 
     def _disconnected(self, listener: OCPPListener) -> None:
         cp = listener.charge_point
@@ -332,7 +342,7 @@ class CentralSystem:
         if cp._closed_event is not None:
             cp._closed_event.set()
         if self.on_disconnect is not None:
-            _run_hook(self._loop, self.on_disconnect, cp)
+            call_hook(cp, self.on_disconnect, (cp,))
         if self._all_closed is not None and not self._listeners:
             self._all_closed.set()
 
@@ -347,8 +357,8 @@ class CentralSystem:
                 silent.append((listener, cp.rx_count))
                 try:
                     listener.transport.send_ping()
-                except Exception:  # noqa: BLE001
-                    pass
+                except Exception:
+                    log.debug("%s: ping failed", cp.identity, exc_info=True)
             listener.rx_seen = cp.rx_count
         if silent:
             self._loop.call_later(self.ping_timeout, self._drop_dead, silent)
@@ -416,21 +426,6 @@ class CentralSystem:
         return dict(zip(ids, results))
 
 
-def _run_hook(loop: Any, hook: Hook, cp: ChargePoint) -> None:
-    try:
-        result = hook(cp)
-    except Exception:
-        log.exception("%s: hook %r failed", cp.identity, hook)
-        return
-    if isinstance(result, Awaitable):
-        task = loop.create_task(result)  # type: ignore[arg-type]
-        task.add_done_callback(
-            lambda t: t.cancelled() or t.exception() is None
-            or log.error("hook failed", exc_info=t.exception())
-        )
-
-
 async def serve(host: str = "127.0.0.1", port: int = 9000, **options: Any) -> CentralSystem:
     """Create a :class:`CentralSystem` with ``options`` and start it on ``host:port``."""
     return await CentralSystem(**options).start(host, port)
-

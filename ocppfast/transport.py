@@ -19,7 +19,7 @@ from .charge_point import ChargePoint
 
 log = logging.getLogger("ocppfast")
 
-__all__ = ["OCPPListener", "CLOSE_PROTOCOL_ERROR", "CLOSE_TOO_BIG", "CLOSE_UNSUPPORTED"]
+__all__ = ["CLOSE_PROTOCOL_ERROR", "CLOSE_TOO_BIG", "CLOSE_UNSUPPORTED", "OCPPListener"]
 
 _TEXT = picows.WSMsgType.TEXT
 _CONTINUATION = picows.WSMsgType.CONTINUATION
@@ -31,7 +31,7 @@ CLOSE_TOO_BIG = picows.WSCloseCode.MESSAGE_TOO_BIG
 CLOSE_UNSUPPORTED = picows.WSCloseCode.UNSUPPORTED_DATA
 
 
-class OCPPListener(picows.WSListener):  # type: ignore[misc]
+class OCPPListener(picows.WSListener):
     """Connects one picows transport to one :class:`ChargePoint`."""
 
     def __init__(
@@ -50,7 +50,7 @@ class OCPPListener(picows.WSListener):  # type: ignore[misc]
         self.transport: Any = None
         self.rx_seen = 0  # the engine's rx_count at the last keepalive sweep
         # Hot path: picows calls the engine directly for every frame.
-        self.on_ws_frame = charge_point.feed
+        self.on_ws_frame = charge_point.feed  # type: ignore[method-assign]
 
     def on_ws_connected(self, transport: Any) -> None:
         self.transport = transport
@@ -99,7 +99,8 @@ class OCPPListener(picows.WSListener):  # type: ignore[misc]
     def _check_size(self, transport: Any) -> bool:
         if self._fragments is not None and len(self._fragments) > self.max_message_size:
             log.warning(
-                "%s: message over %d bytes, closing", self.charge_point.identity,
+                "%s: message over %d bytes, closing",
+                self.charge_point.identity,
                 self.max_message_size,
             )
             self._fragments = None
@@ -115,7 +116,7 @@ class OCPPListener(picows.WSListener):  # type: ignore[misc]
         transport.disconnect()
 
 
-class RejectListener(picows.WSListener):  # type: ignore[misc]
+class RejectListener(picows.WSListener):
     """Completes the handshake, then closes at once: no acceptable OCPP subprotocol was offered.
 
     OCPP-J 1.6 section 3.1.2 / 2.0.1 part 4 section 3.1.2: the server completes the handshake

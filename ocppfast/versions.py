@@ -37,5 +37,7 @@ def check(versions: list[str] | tuple[str, ...]) -> tuple[str, ...]:
         raise ValueError("at least one OCPP version is needed")
     for v in out:
         if v not in _PACKAGES:
-            raise ValueError(f"unsupported OCPP subprotocol {v!r}; supported: {', '.join(SUPPORTED)}")
+            raise ValueError(
+                f"unsupported OCPP subprotocol {v!r}; supported: {', '.join(SUPPORTED)}"
+            )
     return out

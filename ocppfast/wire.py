@@ -5,8 +5,10 @@ from typing import TYPE_CHECKING
 from ._speedups import load
 
 if TYPE_CHECKING:
-    from ._wire import *  # noqa: F403
+    from ._wire import *
     from ._wire import __all__
+
+    COMPILED: bool
 else:
     _impl, COMPILED = load("_wire")
     __all__ = _impl.__all__

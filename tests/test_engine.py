@@ -130,7 +130,11 @@ async def test_known_action_without_handler(transport: CollectingTransport) -> N
     [
         (b"{}", "OccurenceConstraintViolation", "OccurrenceConstraintViolation"),
         (b'{"text":5}', "TypeConstraintViolation", "TypeConstraintViolation"),
-        (b'{"text":"' + b"x" * 21 + b'"}', "PropertyConstraintViolation", "PropertyConstraintViolation"),
+        (
+            b'{"text":"' + b"x" * 21 + b'"}',
+            "PropertyConstraintViolation",
+            "PropertyConstraintViolation",
+        ),
         (b'{"text":"x","extra":1}', "FormationViolation", "FormatViolation"),
         (b"[1]", "FormationViolation", "FormatViolation"),
         (b"null", "FormationViolation", "FormatViolation"),
@@ -159,7 +163,13 @@ async def test_handler_raises_ocpp_error(transport: CollectingTransport) -> None
 
     cp.on("Ping", handler)
     cp.receive(call("e1", "Ping", b'{"text":"x"}'))
-    assert transport.pop() == [4, "e1", "OccurenceConstraintViolation", "connector 3 unknown", {"connector": 3}]
+    assert transport.pop() == [
+        4,
+        "e1",
+        "OccurenceConstraintViolation",
+        "connector 3 unknown",
+        {"connector": 3},
+    ]
 
 
 async def test_handler_crash_is_internal_error_without_internals(
@@ -188,7 +198,9 @@ async def test_handler_crash_is_internal_error_without_internals(
     assert "secret-database-password" in caplog.text and "Traceback" in caplog.text
 
 
-async def test_handler_returns_wrong_type(transport: CollectingTransport, caplog: pytest.LogCaptureFixture) -> None:
+async def test_handler_returns_wrong_type(
+    transport: CollectingTransport, caplog: pytest.LogCaptureFixture
+) -> None:
     cp = make_cp(transport)
     cp.on("Ping", lambda req: EmptyResponse())
     cp.on("Empty", lambda req: 42)
@@ -224,7 +236,7 @@ async def test_bad_frame_gets_callerror_and_limit_closes(transport: CollectingTr
     cp = make_cp(transport, max_bad_messages=3)
     cp.receive(b"garbage")
     assert transport.pop()[:3] == [4, "-1", "RpcFrameworkError"]
-    cp.receive(b"[9,\"x\"]")
+    cp.receive(b'[9,"x"]')
     assert transport.pop()[:3] == [4, "x", "MessageTypeNotSupported"]
     assert transport.closed is None
     cp.receive(b"{}")
@@ -392,7 +404,9 @@ async def test_invalid_callresult_fails_call(transport: CollectingTransport) -> 
     assert transport.sent == []  # 2.0.1: a CALLRESULT is never answered
 
 
-async def test_invalid_callresult_gets_callresulterror_on_21(transport: CollectingTransport) -> None:
+async def test_invalid_callresult_gets_callresulterror_on_21(
+    transport: CollectingTransport,
+) -> None:
     cp = make_cp(transport, "ocpp2.1")
     task = asyncio.ensure_future(cp.call("Ping", {"text": "x"}))
     await settle()
@@ -458,7 +472,9 @@ async def test_crossing_calls(transport: CollectingTransport) -> None:
 # --- after hooks ---------------------------------------------------------------------------
 
 
-async def test_after_hooks(transport: CollectingTransport, caplog: pytest.LogCaptureFixture) -> None:
+async def test_after_hooks(
+    transport: CollectingTransport, caplog: pytest.LogCaptureFixture
+) -> None:
     cp = make_cp(transport)
     seen: list[Any] = []
     cp.on("Ping", lambda req: PingResponse(echo="r"))
@@ -541,15 +557,29 @@ async def test_default_ids_are_unique_and_short() -> None:
 def _script(engine_cls: type, loop: asyncio.AbstractEventLoop) -> list[bytes]:
     transport = CollectingTransport()
     counter = itertools.count(1)
-    eng = engine_cls(loop, "ocpp2.1", ACTIONS, identity="P", id_factory=lambda: f"i{next(counter)}",
-                     max_bad_messages=100)
+    eng = engine_cls(
+        loop,
+        "ocpp2.1",
+        ACTIONS,
+        identity="P",
+        id_factory=lambda: f"i{next(counter)}",
+        max_bad_messages=100,
+    )
     eng.attach(transport)
     eng._handlers["Ping"] = lambda req: PingResponse(echo=req.text)
     eng._handlers["Empty"] = lambda req: None
     for data in [
-        call("1", "Ping", b'{"text":"a"}'), call("2", "Ping", b"{}"), call("3", "Nope"),
-        call("4", "Unhandled"), call("5", "Empty"), b"junk", b"[9,\"z\"]", b'[2,"6","Ping",[]]',
-        b'[6,"7","Stream",{"text":"s"}]', b'[3,"zz",{}]', call("8", "Ping", b'{"text":"' + b"y" * 30 + b'"}'),
+        call("1", "Ping", b'{"text":"a"}'),
+        call("2", "Ping", b"{}"),
+        call("3", "Nope"),
+        call("4", "Unhandled"),
+        call("5", "Empty"),
+        b"junk",
+        b'[9,"z"]',
+        b'[2,"6","Ping",[]]',
+        b'[6,"7","Stream",{"text":"s"}]',
+        b'[3,"zz",{}]',
+        call("8", "Ping", b'{"text":"' + b"y" * 30 + b'"}'),
     ]:
         eng.receive(data)
     fut = eng.start_call("Ping", {"text": "o"}, None)

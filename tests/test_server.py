@@ -40,7 +40,9 @@ def url(cs: ocppfast.CentralSystem, scheme: str = "ws") -> str:
     return f"{scheme}://127.0.0.1:{cs.port}/ocpp"
 
 
-async def raw_handshake(port: int, path: str, headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], bytes]:
+async def raw_handshake(
+    port: int, path: str, headers: dict[str, str] | None = None
+) -> tuple[int, dict[str, str], bytes]:
     """A hand-written HTTP upgrade: returns (status, headers, whatever followed the headers)."""
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     hdrs = {
@@ -72,13 +74,17 @@ async def raw_handshake(port: int, path: str, headers: dict[str, str] | None = N
 # --- basic flow ----------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("version, boot", [("ocpp1.6", BOOT16), ("ocpp2.0.1", BOOT201), ("ocpp2.1", BOOT201)])
+@pytest.mark.parametrize(
+    "version, boot", [("ocpp1.6", BOOT16), ("ocpp2.0.1", BOOT201), ("ocpp2.1", BOOT201)]
+)
 async def test_boot_heartbeat_and_csms_call(version: str, boot: dict[str, Any]) -> None:
     connected, disconnected = [], []
     cs = await make_cs(on_connect=connected.append, on_disconnect=disconnected.append)
     try:
         cp = await ocppfast.connect(
-            url(cs), "CP-1", versions=[version],
+            url(cs),
+            "CP-1",
+            versions=[version],
             handlers={"DataTransfer": lambda req: {"status": "Accepted", "data": "pong"}},
         )
         assert cp.subprotocol == version
@@ -112,8 +118,12 @@ async def test_handler_calls_back_before_answering() -> None:
         return {"status": conf.status, "currentTime": NOW, "interval": 10}
 
     try:
-        cp = await ocppfast.connect(url(cs), "CB1", versions=["ocpp1.6"],
-                                    handlers={"DataTransfer": lambda req: {"status": "Accepted"}})
+        cp = await ocppfast.connect(
+            url(cs),
+            "CB1",
+            versions=["ocpp1.6"],
+            handlers={"DataTransfer": lambda req: {"status": "Accepted"}},
+        )
         res = await asyncio.wait_for(cp.call("BootNotification", BOOT16), 5)
         assert res.status == "Accepted"
         await cp.close()
@@ -171,7 +181,9 @@ async def test_identity_is_percent_decoded() -> None:
 async def test_subprotocol_negotiation(offered: str, enabled: list[str], chosen: str) -> None:
     cs = await make_cs(versions=enabled)
     try:
-        status, headers, _ = await raw_handshake(cs.port, "/ocpp/CP1", {"Sec-WebSocket-Protocol": offered})
+        status, headers, _ = await raw_handshake(
+            cs.port, "/ocpp/CP1", {"Sec-WebSocket-Protocol": offered}
+        )
         assert status == 101 and headers["sec-websocket-protocol"] == chosen
     finally:
         await cs.close()
@@ -204,7 +216,9 @@ async def test_client_refuses_unoffered_subprotocol() -> None:
     """A (broken) server that picks a subprotocol we never offered."""
 
     def factory(request: Any) -> Any:
-        response = picows.WSUpgradeResponse.create_101_response({"Sec-WebSocket-Protocol": "ocpp2.1"})
+        response = picows.WSUpgradeResponse.create_101_response(
+            {"Sec-WebSocket-Protocol": "ocpp2.1"}
+        )
         return picows.WSUpgradeResponseWithListener(response, picows.WSListener())
 
     server = await picows.ws_create_server(factory, "127.0.0.1", 0)
@@ -249,7 +263,9 @@ async def test_basic_auth(headers: dict[str, str], status: int) -> None:
 async def test_basic_auth_client_and_hook() -> None:
     cs = await make_cs(authenticate=lambda ident, pw: pw == f"{ident}-secret-1234")
     try:
-        cp = await ocppfast.connect(url(cs), "CPA", versions=["ocpp1.6"], password="CPA-secret-1234")
+        cp = await ocppfast.connect(
+            url(cs), "CPA", versions=["ocpp1.6"], password="CPA-secret-1234"
+        )
         assert (await cp.call("Heartbeat", {})).current_time
         await cp.close()
         with pytest.raises(picows.WSError):
@@ -267,7 +283,7 @@ def _certs(tmp: Path) -> dict[str, Path]:
     from cryptography.hazmat.primitives.asymmetric import ec
     from cryptography.x509.oid import NameOID
 
-    now = datetime.datetime.now(datetime.timezone.utc)
+    now = datetime.datetime.now(datetime.UTC)
 
     def name(cn: str) -> x509.Name:
         return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
@@ -275,8 +291,10 @@ def _certs(tmp: Path) -> dict[str, Path]:
     def build(subject: str, key: Any, issuer: str, issuer_key: Any, ca: bool, san: bool) -> Any:
         b = (
             x509.CertificateBuilder()
-            .subject_name(name(subject)).issuer_name(name(issuer))
-            .public_key(key.public_key()).serial_number(x509.random_serial_number())
+            .subject_name(name(subject))
+            .issuer_name(name(issuer))
+            .public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
             .not_valid_before(now - datetime.timedelta(minutes=5))
             .not_valid_after(now + datetime.timedelta(days=1))
             .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
@@ -285,8 +303,11 @@ def _certs(tmp: Path) -> dict[str, Path]:
             import ipaddress
 
             b = b.add_extension(
-                x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
-                                             x509.DNSName("localhost")]), critical=False)
+                x509.SubjectAlternativeName(
+                    [x509.IPAddress(ipaddress.ip_address("127.0.0.1")), x509.DNSName("localhost")]
+                ),
+                critical=False,
+            )
         return b.sign(issuer_key, hashes.SHA256())
 
     out = {}
@@ -294,12 +315,19 @@ def _certs(tmp: Path) -> dict[str, Path]:
     ca = build("ocppfast test CA", ca_key, "ocppfast test CA", ca_key, True, False)
     for label, cert, key in [("ca", ca, ca_key)] + [
         (lbl, build(cn, k, "ocppfast test CA", ca_key, False, lbl == "server"), k)
-        for lbl, cn, k in [("server", "csms.local", ec.generate_private_key(ec.SECP256R1())),
-                           ("client", "CP-TLS", ec.generate_private_key(ec.SECP256R1()))]
+        for lbl, cn, k in [
+            ("server", "csms.local", ec.generate_private_key(ec.SECP256R1())),
+            ("client", "CP-TLS", ec.generate_private_key(ec.SECP256R1())),
+        ]
     ]:
         (tmp / f"{label}.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-        (tmp / f"{label}.key").write_bytes(key.private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+        (tmp / f"{label}.key").write_bytes(
+            key.private_bytes(
+                serialization.Encoding.PEM,
+                serialization.PrivateFormat.PKCS8,
+                serialization.NoEncryption(),
+            )
+        )
         out[label] = tmp / f"{label}.pem"
         out[label + "_key"] = tmp / f"{label}.key"
     return out
@@ -330,14 +358,24 @@ def client_ctx(certs: dict[str, Path], with_cert: bool) -> ssl.SSLContext:
 async def test_tls_profile_2(certs: dict[str, Path]) -> None:
     cs = await make_cs(ssl=server_ctx(certs, False), passwords={"CP-TLS": "0123456789abcdef"})
     try:
-        cp = await ocppfast.connect(url(cs, "wss"), "CP-TLS", versions=["ocpp2.0.1"],
-                                    password="0123456789abcdef", ssl=client_ctx(certs, False))
+        cp = await ocppfast.connect(
+            url(cs, "wss"),
+            "CP-TLS",
+            versions=["ocpp2.0.1"],
+            password="0123456789abcdef",
+            ssl=client_ctx(certs, False),
+        )
         assert (await cp.call("BootNotification", BOOT201)).status == "Accepted"
         await cp.close()
         # a client that does not trust the server's CA refuses to connect
         with pytest.raises(ssl.SSLCertVerificationError):
-            await ocppfast.connect(url(cs, "wss"), "CP-TLS", versions=["ocpp2.0.1"],
-                                   password="0123456789abcdef", ssl=ssl.create_default_context())
+            await ocppfast.connect(
+                url(cs, "wss"),
+                "CP-TLS",
+                versions=["ocpp2.0.1"],
+                password="0123456789abcdef",
+                ssl=ssl.create_default_context(),
+            )
     finally:
         await cs.close()
 
@@ -345,13 +383,19 @@ async def test_tls_profile_2(certs: dict[str, Path]) -> None:
 async def test_tls_profile_3_client_certificates(certs: dict[str, Path]) -> None:
     cs = await make_cs(ssl=server_ctx(certs, True))
     try:
-        cp = await ocppfast.connect(url(cs, "wss"), "CP-TLS", versions=["ocpp1.6"],
-                                    ssl=client_ctx(certs, True))
+        cp = await ocppfast.connect(
+            url(cs, "wss"), "CP-TLS", versions=["ocpp1.6"], ssl=client_ctx(certs, True)
+        )
         assert (await cp.call("BootNotification", BOOT16)).status == "Accepted"
         await cp.close()
         with pytest.raises((ssl.SSLError, ConnectionError, picows.WSError, TimeoutError)):
-            cp = await ocppfast.connect(url(cs, "wss"), "CP-TLS", versions=["ocpp1.6"],
-                                        ssl=client_ctx(certs, False), connect_timeout=3)
+            cp = await ocppfast.connect(
+                url(cs, "wss"),
+                "CP-TLS",
+                versions=["ocpp1.6"],
+                ssl=client_ctx(certs, False),
+                connect_timeout=3,
+            )
             await cp.call("Heartbeat", {}, timeout=2)
     finally:
         await cs.close()
@@ -379,12 +423,18 @@ async def test_duplicate_identity_reject() -> None:
     cs = await make_cs(duplicate_identity="reject")
     try:
         first = await ocppfast.connect(url(cs), "DUP", versions=["ocpp1.6"])
-        status, _, _ = await raw_handshake(cs.port, "/ocpp/DUP", {"Sec-WebSocket-Protocol": "ocpp1.6"})
+        status, _, _ = await raw_handshake(
+            cs.port, "/ocpp/DUP", {"Sec-WebSocket-Protocol": "ocpp1.6"}
+        )
         assert status == 409
         assert (await first.call("Heartbeat", {})).current_time
         await first.close()
     finally:
         await cs.close()
+
+
+def _answer_with(data: str) -> Any:
+    return lambda req: {"status": "Accepted", "data": data}
 
 
 async def test_call_many_fan_out() -> None:
@@ -393,12 +443,20 @@ async def test_call_many_fan_out() -> None:
     clients = []
     try:
         for i in range(n):
-            clients.append(await ocppfast.connect(
-                url(cs), f"FAN{i}", versions=["ocpp1.6"],
-                handlers={"DataTransfer": (lambda i: lambda req: {"status": "Accepted", "data": str(i)})(i)}))
-        results = await cs.call_many("DataTransfer", {"vendorId": "x"},
-                                     identities=[f"FAN{i}" for i in range(n)] + ["GONE"])
-        assert {k: v.data for k, v in results.items() if k != "GONE"} == {f"FAN{i}": str(i) for i in range(n)}
+            clients.append(
+                await ocppfast.connect(
+                    url(cs),
+                    f"FAN{i}",
+                    versions=["ocpp1.6"],
+                    handlers={"DataTransfer": _answer_with(str(i))},
+                )
+            )
+        results = await cs.call_many(
+            "DataTransfer", {"vendorId": "x"}, identities=[f"FAN{i}" for i in range(n)] + ["GONE"]
+        )
+        assert {k: v.data for k, v in results.items() if k != "GONE"} == {
+            f"FAN{i}": str(i) for i in range(n)
+        }
         assert isinstance(results["GONE"], errors.ConnectionClosedError)
         with pytest.raises(errors.ConnectionClosedError):
             await cs.call("GONE", "DataTransfer", {"vendorId": "x"})
@@ -419,7 +477,8 @@ async def test_dead_peer_dropped_and_its_calls_failed() -> None:
         writer.write(
             b"GET /ocpp/DEAD HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
             b"Sec-WebSocket-Key: MDEyMzQ1Njc4OWFiY2RlZg==\r\nSec-WebSocket-Version: 13\r\n"
-            b"Sec-WebSocket-Protocol: ocpp1.6\r\n\r\n")
+            b"Sec-WebSocket-Protocol: ocpp1.6\r\n\r\n"
+        )
         await reader.readuntil(b"\r\n\r\n")
         await asyncio.wait_for(_until(lambda: "DEAD" in cs.charge_points), 5)
         with pytest.raises(errors.ConnectionClosedError):
@@ -457,10 +516,14 @@ class RawClient(picows.WSListener):
         self.frames.put_nowait(None)
 
 
-async def raw_client(cs: ocppfast.CentralSystem, identity: str, version: str = "ocpp1.6") -> tuple[Any, RawClient]:
+async def raw_client(
+    cs: ocppfast.CentralSystem, identity: str, version: str = "ocpp1.6"
+) -> tuple[Any, RawClient]:
     transport, listener = await picows.ws_connect(
-        RawClient, f"ws://127.0.0.1:{cs.port}/ocpp/{identity}",
-        extra_headers={"Sec-WebSocket-Protocol": version})
+        RawClient,
+        f"ws://127.0.0.1:{cs.port}/ocpp/{identity}",
+        extra_headers={"Sec-WebSocket-Protocol": version},
+    )
     return transport, listener
 
 
@@ -484,7 +547,11 @@ async def test_oversize_messages_close_1009() -> None:
     try:
         tr, cl = await raw_client(cs, "BIG")
         for _ in range(3):
-            tr.send(picows.WSMsgType.TEXT if _ == 0 else picows.WSMsgType.CONTINUATION, b"x" * 400, fin=False)
+            tr.send(
+                picows.WSMsgType.TEXT if _ == 0 else picows.WSMsgType.CONTINUATION,
+                b"x" * 400,
+                fin=False,
+            )
         assert await asyncio.wait_for(cl.frames.get(), 5) is None
         assert cl.close_code == 1009
         # one frame over the limit: picows refuses the frame and drops the connection
@@ -539,8 +606,9 @@ async def test_bad_peer_gets_errors_then_1002_while_others_are_served() -> None:
 async def test_graceful_shutdown_fails_pending_calls() -> None:
     cs = await make_cs()
     closed = asyncio.Event()
-    cp = await ocppfast.connect(url(cs), "SHUT", versions=["ocpp1.6"],
-                                handlers={"DataTransfer": lambda req: closed.wait()})  # never answers
+    cp = await ocppfast.connect(
+        url(cs), "SHUT", versions=["ocpp1.6"], handlers={"DataTransfer": lambda req: closed.wait()}
+    )  # never answers
     pending = asyncio.ensure_future(cs.call("SHUT", "DataTransfer", {"vendorId": "x"}))
     await asyncio.sleep(0.05)
     await asyncio.wait_for(cs.close(), 10)
@@ -556,8 +624,14 @@ async def test_client_reconnects_with_backoff() -> None:
     cs = await make_cs()
     try:
         cp = await ocppfast.connect(
-            url(cs), "RE", versions=["ocpp1.6"], reconnect=True, backoff_min=0.05,
-            backoff_random=0.05, handlers={"DataTransfer": lambda req: {"status": "Accepted"}})
+            url(cs),
+            "RE",
+            versions=["ocpp1.6"],
+            reconnect=True,
+            backoff_min=0.05,
+            backoff_random=0.05,
+            handlers={"DataTransfer": lambda req: {"status": "Accepted"}},
+        )
         first = cs.charge_points["RE"]
         await first.close()
         # while disconnected: calls fail fast
@@ -577,8 +651,15 @@ async def test_client_reconnects_with_backoff() -> None:
 async def test_calls_can_wait_for_reconnect() -> None:
     cs = await make_cs()
     try:
-        cp = await ocppfast.connect(url(cs), "RW", versions=["ocpp1.6"], reconnect=True,
-                                    wait_for_reconnect=True, backoff_min=0.1, backoff_random=0)
+        cp = await ocppfast.connect(
+            url(cs),
+            "RW",
+            versions=["ocpp1.6"],
+            reconnect=True,
+            wait_for_reconnect=True,
+            backoff_min=0.1,
+            backoff_random=0,
+        )
         await cs.charge_points["RW"].close()
         await asyncio.wait_for(_until(lambda: cp.closed), 5)
         res = await asyncio.wait_for(cp.call("Heartbeat", {}), 5)

@@ -35,7 +35,11 @@ def test_call_result_and_error() -> None:
     assert type(r) is wire.CallResult and raw(r.payload) == b'{"currentTime": "x"}'
     e = wire.decode_frame(b'[4,"id2","NotImplemented","nope",{"k":[1]}]', V201)
     assert type(e) is wire.CallError
-    assert (e.error_code, e.error_description, e.error_details) == ("NotImplemented", "nope", {"k": [1]})
+    assert (e.error_code, e.error_description, e.error_details) == (
+        "NotImplemented",
+        "nope",
+        {"k": [1]},
+    )
 
 
 def test_21_frames() -> None:
@@ -64,7 +68,10 @@ def test_encode_round_trips() -> None:
     assert wire.encode_call_result("1", {"a": 1}) == b'[3,"1",{"a":1}]'
     assert wire.encode_call_error("1", "GenericError", "x") == b'[4,"1","GenericError","x",{}]'
     assert wire.encode_send("1", "A", {}) == b'[6,"1","A",{}]'
-    assert wire.encode_call_result_error("1", "FormatViolation", "") == b'[5,"1","FormatViolation","",{}]'
+    assert (
+        wire.encode_call_result_error("1", "FormatViolation", "")
+        == b'[5,"1","FormatViolation","",{}]'
+    )
     for data, version in [
         (wire.encode_call("abc", "Authorize", {"idTag": "T"}), V16),
         (wire.encode_call_result("abc", {"x": [1, 2]}), V16),
@@ -92,44 +99,112 @@ def test_long_description_is_capped_at_255() -> None:
 # --- bad frames --------------------------------------------------------------------------
 
 # (frame, {version: (code as sent, id, reply)}) ; None = ignored (no reply)
-RPC = {V16: ("FormationViolation", "-1", True), V201: ("RpcFrameworkError", "-1", True),
-       V21: ("RpcFrameworkError", "-1", True)}
+RPC = {
+    V16: ("FormationViolation", "-1", True),
+    V201: ("RpcFrameworkError", "-1", True),
+    V21: ("RpcFrameworkError", "-1", True),
+}
 
 
-def _with_id(uid: str, code16: str, code2: str, reply: bool = True) -> dict[str, tuple[str, str, bool]]:
+def _with_id(
+    uid: str, code16: str, code2: str, reply: bool = True
+) -> dict[str, tuple[str, str, bool]]:
     return {V16: (code16, uid, reply), V201: (code2, uid, reply), V21: (code2, uid, reply)}
 
 
 BAD = [
     pytest.param(b"not json", RPC, id="not-json"),
     pytest.param(b"", RPC, id="empty-message"),
-    pytest.param(b'[2,"1","Heartbeat",{}', _with_id("1", "FormationViolation", "FormatViolation"), id="truncated-json"),
-    pytest.param(b'[2,"1","Heart', _with_id("1", "FormationViolation", "FormatViolation"), id="truncated-in-action"),
+    pytest.param(
+        b'[2,"1","Heartbeat",{}',
+        _with_id("1", "FormationViolation", "FormatViolation"),
+        id="truncated-json",
+    ),
+    pytest.param(
+        b'[2,"1","Heart',
+        _with_id("1", "FormationViolation", "FormatViolation"),
+        id="truncated-in-action",
+    ),
     pytest.param(b'[2,"1\\"x","Heartbeat",{', RPC, id="escaped-id-truncated"),
     pytest.param(b'{"a":1}', RPC, id="object-not-array"),
     pytest.param(b'"text"', RPC, id="string-not-array"),
     pytest.param(b"[]", RPC, id="empty-array"),
-    pytest.param(b'["2","1","Heartbeat",{}]', _with_id("1", "FormationViolation", "RpcFrameworkError"), id="type-as-string"),
-    pytest.param(b'[2.5,"1","Heartbeat",{}]', _with_id("1", "FormationViolation", "RpcFrameworkError"), id="type-float"),
+    pytest.param(
+        b'["2","1","Heartbeat",{}]',
+        _with_id("1", "FormationViolation", "RpcFrameworkError"),
+        id="type-as-string",
+    ),
+    pytest.param(
+        b'[2.5,"1","Heartbeat",{}]',
+        _with_id("1", "FormationViolation", "RpcFrameworkError"),
+        id="type-float",
+    ),
     pytest.param(b"[2]", RPC, id="call-without-id"),
     pytest.param(b'[2,1,"Heartbeat",{}]', RPC, id="id-not-string"),
     pytest.param(b'[2,"","Heartbeat",{}]', RPC, id="id-empty"),
     pytest.param(b'[2,"' + b"x" * 37 + b'","Heartbeat",{}]', RPC, id="id-37-chars"),
     pytest.param(b'[2,"' + b"x" * 100000 + b'","Heartbeat",{}]', RPC, id="id-huge"),
-    pytest.param(b'[2,"1",7,{}]', _with_id("1", "FormationViolation", "RpcFrameworkError"), id="action-not-string"),
-    pytest.param(b'[2,"1","Heartbeat"]', _with_id("1", "FormationViolation", "RpcFrameworkError"), id="call-missing-payload"),
-    pytest.param(b'[2,"1","Heartbeat",{},{}]', _with_id("1", "FormationViolation", "RpcFrameworkError"), id="call-trailing-element"),
-    pytest.param(b'[2,"1","Heartbeat",null]', _with_id("1", "FormationViolation", "FormatViolation"), id="payload-null"),
-    pytest.param(b'[2,"1","Heartbeat",[1]]', _with_id("1", "FormationViolation", "FormatViolation"), id="payload-array"),
-    pytest.param(b'[2,"1","Heartbeat",{"a":1e999999}]', _with_id("1", "FormationViolation", "FormatViolation"), id="number-out-of-range"),
+    pytest.param(
+        b'[2,"1",7,{}]',
+        _with_id("1", "FormationViolation", "RpcFrameworkError"),
+        id="action-not-string",
+    ),
+    pytest.param(
+        b'[2,"1","Heartbeat"]',
+        _with_id("1", "FormationViolation", "RpcFrameworkError"),
+        id="call-missing-payload",
+    ),
+    pytest.param(
+        b'[2,"1","Heartbeat",{},{}]',
+        _with_id("1", "FormationViolation", "RpcFrameworkError"),
+        id="call-trailing-element",
+    ),
+    pytest.param(
+        b'[2,"1","Heartbeat",null]',
+        _with_id("1", "FormationViolation", "FormatViolation"),
+        id="payload-null",
+    ),
+    pytest.param(
+        b'[2,"1","Heartbeat",[1]]',
+        _with_id("1", "FormationViolation", "FormatViolation"),
+        id="payload-array",
+    ),
+    pytest.param(
+        b'[2,"1","Heartbeat",{"a":1e999999}]',
+        _with_id("1", "FormationViolation", "FormatViolation"),
+        id="number-out-of-range",
+    ),
     pytest.param(b"[" * 100000, RPC, id="nesting-bomb"),
-    pytest.param(b'[2,"1","Heartbeat",' + b'{"a":' * 5000 + b"1" + b"}" * 5000 + b"]",
-                 _with_id("1", "FormationViolation", "FormatViolation"), id="nested-payload-bomb"),
-    pytest.param(b'[2,"1","Heartbeat",{"a":"\xff"}]', _with_id("1", "FormationViolation", "FormatViolation"), id="invalid-utf8-in-payload"),
+    pytest.param(
+        b'[2,"1","Heartbeat",' + b'{"a":' * 5000 + b"1" + b"}" * 5000 + b"]",
+        _with_id("1", "FormationViolation", "FormatViolation"),
+        id="nested-payload-bomb",
+    ),
+    pytest.param(
+        b'[2,"1","Heartbeat",{"a":"\xff"}]',
+        _with_id("1", "FormationViolation", "FormatViolation"),
+        id="invalid-utf8-in-payload",
+    ),
     pytest.param(b'[2,"\xff","Heartbeat",{}]', RPC, id="invalid-utf8-in-id"),
-    pytest.param(b'[2,"1","Heartbeat",{}] trailing', _with_id("1", "FormationViolation", "FormatViolation"), id="trailing-bytes"),
-    pytest.param(b'[3,"1",{] ', _with_id("1", "FormationViolation", "FormatViolation", reply=False), id="broken-callresult-json"),
-    pytest.param(b'[7,"1",{] ', {V16: ("NotSupported", "1", False), V201: ("MessageTypeNotSupported", "1", True), V21: ("MessageTypeNotSupported", "1", False)}, id="unknown-type-broken-json"),
+    pytest.param(
+        b'[2,"1","Heartbeat",{}] trailing',
+        _with_id("1", "FormationViolation", "FormatViolation"),
+        id="trailing-bytes",
+    ),
+    pytest.param(
+        b'[3,"1",{] ',
+        _with_id("1", "FormationViolation", "FormatViolation", reply=False),
+        id="broken-callresult-json",
+    ),
+    pytest.param(
+        b'[7,"1",{] ',
+        {
+            V16: ("NotSupported", "1", False),
+            V201: ("MessageTypeNotSupported", "1", True),
+            V21: ("MessageTypeNotSupported", "1", False),
+        },
+        id="unknown-type-broken-json",
+    ),
 ]
 
 
@@ -155,7 +230,13 @@ def test_bad_frames(data: bytes, expect: dict[str, tuple[str, str, bool]], versi
 
 @pytest.mark.parametrize(
     "data",
-    [b'[9,"7",{}]', b'[0,"7"]', b'[-1,"7","x",{}]', b'[5,"7","GenericError","",{}]', b'[6,"7","A",{}]'],
+    [
+        b'[9,"7",{}]',
+        b'[0,"7"]',
+        b'[-1,"7","x",{}]',
+        b'[5,"7","GenericError","",{}]',
+        b'[6,"7","A",{}]',
+    ],
 )
 @pytest.mark.parametrize("version", ALL)
 def test_unknown_message_type(data: bytes, version: str) -> None:
@@ -196,8 +277,16 @@ def test_broken_answers_are_not_answered(data: bytes, where: str | None) -> None
 def test_encode_error_spelling() -> None:
     with pytest.raises(wire.FrameError) as info:
         wire.decode_frame(b"nope", V16)
-    assert msgspec.json.decode(wire.encode_error(info.value, V16))[:3] == [4, "-1", "FormationViolation"]
-    assert msgspec.json.decode(wire.encode_error(info.value, V201))[:3] == [4, "-1", "RpcFrameworkError"]
+    assert msgspec.json.decode(wire.encode_error(info.value, V16))[:3] == [
+        4,
+        "-1",
+        "FormationViolation",
+    ]
+    assert msgspec.json.decode(wire.encode_error(info.value, V201))[:3] == [
+        4,
+        "-1",
+        "RpcFrameworkError",
+    ]
     assert wire_code("OccurrenceConstraintViolation", V16) == "OccurenceConstraintViolation"
 
 
@@ -217,7 +306,14 @@ def _outcome(module: object, data: bytes, version: str) -> object:
     try:
         f = module.decode_frame(data, version)  # type: ignore[attr-defined]
     except module.FrameError as exc:  # type: ignore[attr-defined]
-        return ("error", type(exc.error).__name__, exc.error.description, exc.unique_id, exc.reply, exc.message_type)
+        return (
+            "error",
+            type(exc.error).__name__,
+            exc.error.description,
+            exc.unique_id,
+            exc.reply,
+            exc.message_type,
+        )
     return ("ok", type(f).__name__, msgspec.json.encode(f))
 
 
@@ -228,4 +324,6 @@ def test_parity_compiled_and_pure(version: str) -> None:
 
     assert compiled_wire.__file__.endswith(".so")
     for data in CORPUS:
-        assert _outcome(compiled_wire, data, version) == _outcome(pure_wire, data, version), data[:40]
+        assert _outcome(compiled_wire, data, version) == _outcome(pure_wire, data, version), data[
+            :40
+        ]
