@@ -1,4 +1,8 @@
 # Augmenting declarations for ocppfast/_engine.py when compiled by Cython (ocppfast._engine_c).
+# WSFrame comes from picows' .pxd: frame fields and get_payload_as_bytes() become direct C
+# access. This is why the compiled engine is tied to the exact picows release (see _speedups).
+from picows.picows cimport WSFrame
+
 cdef class Engine:
     cdef public object _loop
     cdef public str subprotocol
@@ -29,7 +33,7 @@ cdef class Engine:
     cdef public unsigned long long rx_count
     cdef object __weakref__
 
-    cpdef feed(self, object transport, object frame)
+    cpdef feed(self, object transport, WSFrame frame)
     cpdef receive(self, bytes data)
     cdef _write(self, bytes data)
     cdef _bad_frame(self, object exc)

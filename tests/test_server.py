@@ -678,3 +678,15 @@ def test_backoff_delays_follow_retry_backoff_parameters() -> None:
     conn.backoff = (1.0, 0.5, 0)
     it = conn.delays()
     assert all(1.0 <= next(it) <= 1.5 for _ in range(20))
+
+
+async def test_handshake_timeout_drops_silent_sockets() -> None:
+    cs = ocppfast.CentralSystem(ping_interval=0, handshake_timeout=0.2)
+    await cs.start("127.0.0.1", 0)
+    try:
+        reader, writer = await asyncio.open_connection("127.0.0.1", cs.port)
+        # never send the upgrade request: the server must give up on its own
+        assert await asyncio.wait_for(reader.read(), 5) == b""
+        writer.close()
+    finally:
+        await cs.close()
