@@ -19,6 +19,7 @@ from collections import deque
 from typing import Any
 
 import msgspec
+import picows
 
 from . import wire
 from .errors import (
@@ -49,8 +50,10 @@ _CallResult = wire.CallResult
 _CallError = wire.CallError
 _CallResultError = wire.CallResultError
 _Send = wire.Send
-_FrameError = wire.FrameError
-_decode_frame = wire.decode_frame
+_decode_envelope = wire.decode_envelope
+_classify = wire.classify
+_version_error = wire.version_error
+_OCPP21 = wire.OCPP21
 _encode_call = wire.encode_call
 _encode_call_result = wire.encode_call_result
 _encode_send = wire.encode_send
@@ -150,6 +153,7 @@ class Engine:
         self.accepted = not require_boot
         self._bad_messages = 0
         self._transport: Any = None
+        self._ws: Any = None  # the same transport when it is picows' (a direct C call compiled)
         self._closed = False
         self._id_factory = id_factory
         self._id_prefix = os.urandom(6).hex()  # unique across reconnects of this identity
@@ -162,6 +166,7 @@ class Engine:
 
     def attach(self, transport: Any) -> None:
         self._transport = transport
+        self._ws = transport if isinstance(transport, picows.WSTransport) else None
         self._closed = False
 
     @property
@@ -188,7 +193,10 @@ class Engine:
 
     def _write(self, data: bytes) -> None:
         if not self._closed:
-            self._transport.send(TEXT, data)
+            if self._ws is not None:
+                self._ws.send(TEXT, data)
+            else:
+                self._transport.send(TEXT, data)
 
     def close_transport(self, code: int, reason: bytes) -> None:
         """Send a close frame and disconnect."""
@@ -222,9 +230,9 @@ class Engine:
         """Handle one complete OCPP-J message."""
         frame: Any
         try:
-            frame = _decode_frame(data, self.subprotocol)
-        except _FrameError as exc:
-            self._bad_frame(exc)
+            frame = _decode_envelope(data)
+        except (ValueError, RecursionError):
+            self._bad_frame(_classify(data, self.subprotocol))
             return
         cls = type(frame)
         if cls is _Call:
@@ -236,6 +244,8 @@ class Engine:
         elif cls is _CallError:
             self._bad_messages = 0
             self._on_error(frame, False)
+        elif self.subprotocol != _OCPP21:
+            self._bad_frame(_version_error(frame, self.subprotocol))
         elif cls is _Send:
             self._bad_messages = 0
             self._on_call(frame.unique_id, frame.action, frame.payload, True)

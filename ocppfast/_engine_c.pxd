@@ -1,7 +1,7 @@
 # Augmenting declarations for ocppfast/_engine.py when compiled by Cython (ocppfast._engine_c).
 # WSFrame comes from picows' .pxd: frame fields and get_payload_as_bytes() become direct C
 # access. This is why the compiled engine is tied to the exact picows release (see _speedups).
-from picows.picows cimport WSFrame
+from picows.picows cimport WSFrame, WSTransport
 
 cdef class Engine:
     cdef public object _loop
@@ -24,6 +24,7 @@ cdef class Engine:
     cdef public bint accepted
     cdef Py_ssize_t _bad_messages
     cdef public object _transport
+    cdef WSTransport _ws
     cdef bint _closed
     cdef object _id_factory
     cdef str _id_prefix

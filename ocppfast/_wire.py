@@ -42,6 +42,7 @@ __all__ = [
     "FrameError",
     "Send",
     "classify",
+    "decode_envelope",
     "decode_frame",
     "encode_call",
     "encode_call_error",
@@ -49,6 +50,7 @@ __all__ = [
     "encode_call_result_error",
     "encode_error",
     "encode_send",
+    "version_error",
 ]
 
 import msgspec
@@ -166,12 +168,26 @@ def decode_frame(data: bytes, subprotocol: str) -> Frame:
     # msgspec.Raw takes any JSON value, but a payload must be an object (1.6 section 4.2.1, 2.0.1
     # part 4 section 4.2: an empty payload is {} and never null). That is checked where the
     # payload is decoded (validation.payload_error answers FormatViolation), not here twice.
+    error = version_error(frame, subprotocol)
+    if error is not None:
+        raise error
+    return frame
+
+
+#: The fast half of :func:`decode_frame` for callers that dispatch on the type themselves (the
+#: engine): msgspec's errors propagate (then :func:`classify` says how to answer) and the version
+#: is not checked (then :func:`version_error`). msgspec's own bound method: no wrapper call.
+decode_envelope = _decode
+
+
+def version_error(frame: Frame, subprotocol: str) -> FrameError | None:
+    """CALLRESULTERROR and SEND exist only in 2.1; elsewhere they are unknown message types."""
     cls = type(frame)
     if (cls is CallResultError or cls is Send) and subprotocol != OCPP21:
-        raise _unknown_type(
+        return _unknown_type(
             CALLRESULTERROR if cls is CallResultError else SEND, frame.unique_id, subprotocol
         )
-    return frame
+    return None
 
 
 def _unknown_type(message_type: Any, unique_id: str, subprotocol: str) -> FrameError:
