@@ -1,0 +1,40 @@
+"""The central systems under test, each a process run as ``python -m <module> --port P``.
+
+Every launcher speaks the same control channel (``benchmarks.load.control``): on start it prints
+``{"ready": true, "port": P, ...}``, then answers ``count`` (connected chargers), ``fanout`` (call
+every connected charger at once with TriggerMessage and report the time until all answered) and
+``quit``. Handlers are the minimal set the load needs: BootNotification, Heartbeat,
+StatusNotification, MeterValues.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class ServerKind:
+    name: str
+    module: str
+    label: str
+    env: dict[str, str] = field(default_factory=dict)
+
+
+SERVERS: dict[str, ServerKind] = {
+    s.name: s
+    for s in (
+        ServerKind("ocppfast", "benchmarks.load.servers.ocppfast_cs", "ocppfast (compiled)"),
+        ServerKind(
+            "ocppfast-pure",
+            "benchmarks.load.servers.ocppfast_cs",
+            "ocppfast (pure Python)",
+            {"OCPPFAST_NO_EXTENSIONS": "1"},
+        ),
+        ServerKind(
+            "mobilityhouse",
+            "benchmarks.load.servers.mobilityhouse",
+            "mobilityhouse ocpp 2.1.0 + websockets",
+        ),
+        ServerKind("echo", "benchmarks.load.servers.echo", "raw picows echo (transport limit)"),
+    )
+}

@@ -1,0 +1,83 @@
+"""ocppfast central system (compiled, or pure with ``OCPPFAST_NO_EXTENSIONS=1`` in the env).
+
+The minimal handler set as server-wide ``@cs.on`` handlers; fan-out is ``cs.call_many``.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import ocppfast
+from ocppfast.v16 import (
+    BootNotificationResponse,
+    HeartbeatResponse,
+    MessageTrigger,
+    MeterValuesResponse,
+    RegistrationStatus,
+    StatusNotificationResponse,
+    TriggerMessageRequest,
+)
+
+from .. import frames
+from .launcher import launch, use_aiofastnet
+
+
+def _now() -> str:
+    # What a real handler does (and what the mobilityhouse launcher does): a fresh RFC 3339 time.
+    return datetime.now(UTC).isoformat()
+
+
+class OcppfastServer:
+    def __init__(self) -> None:
+        self.impl = f"ocppfast {ocppfast.__version__} ({ocppfast.implementation})"
+        cs = ocppfast.CentralSystem(
+            versions=[frames.SUBPROTOCOL],
+            read_buffer_size=1024,
+            ping_interval=0,
+            use_aiofastnet=use_aiofastnet(),
+        )
+
+        @cs.on("BootNotification")
+        def boot(cp: Any, req: Any) -> BootNotificationResponse:
+            return BootNotificationResponse(
+                status=RegistrationStatus.accepted, current_time=_now(), interval=300
+            )
+
+        @cs.on("Heartbeat")
+        def heartbeat(cp: Any, req: Any) -> HeartbeatResponse:
+            return HeartbeatResponse(current_time=_now())
+
+        @cs.on("StatusNotification")
+        def status(cp: Any, req: Any) -> StatusNotificationResponse:
+            return StatusNotificationResponse()
+
+        @cs.on("MeterValues")
+        def meter_values(cp: Any, req: Any) -> MeterValuesResponse:
+            return MeterValuesResponse()
+
+        self.cs = cs
+
+    async def start(self, host: str, port: int) -> int:
+        await self.cs.start(host, port, backlog=4096)
+        return int(self.cs.port)
+
+    def connected(self) -> int:
+        return len(self.cs.charge_points)
+
+    async def fanout(self, timeout: float) -> tuple[int, int, int]:
+        results = await self.cs.call_many(
+            frames.TRIGGER_ACTION,
+            TriggerMessageRequest(requested_message=MessageTrigger.heartbeat),
+            identities=None,
+            timeout=timeout,
+        )
+        ok = sum(1 for r in results.values() if not isinstance(r, BaseException))
+        return len(results), ok, len(results) - ok
+
+    async def close(self) -> None:
+        await self.cs.close()
+
+
+if __name__ == "__main__":
+    launch(OcppfastServer)

@@ -1,0 +1,101 @@
+"""Smoke test of the load harness (benchmarks/load): tiny N, a few seconds per server.
+
+Checks that one run produces well-formed results for every server and leaves no process behind;
+no timing assertions (the figures of a run this small mean nothing).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import psutil
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+SERVERS = ["ocppfast", "ocppfast-pure", "mobilityhouse", "echo"]
+N = 20
+STEADY_N = 2
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    out = tmp_path_factory.mktemp("load")
+    started = time.time()
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "benchmarks.load",
+            "--servers",
+            ",".join(SERVERS),
+            "--n",
+            str(N),
+            "--steady-n",
+            str(STEADY_N),
+            "--duration",
+            "0.5",
+            "--warmup",
+            "0.2",
+            "--idle",
+            "0.3",
+            "--out",
+            str(out),
+        ],
+        cwd=ROOT,
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    results = json.loads((out / "load.json").read_text())
+    return {"out": out, "stdout": proc.stdout, "results": results, "started": started}
+
+
+def test_outputs_written(run: dict[str, Any]) -> None:
+    out: Path = run["out"]
+    assert (out / "load.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    md = (out / "load.md").read_text()
+    assert "## Steady load" in md and "## Connect + BootNotification" in md
+    assert "Pinning: server on cores" in md
+    assert md.strip() in run["stdout"]  # the table is printed too
+    machine = run["results"]["machine"]
+    assert machine["cores"] >= 1 and machine["cpu_model"]
+
+
+def test_no_process_left_behind(run: dict[str, Any]) -> None:
+    left = []
+    for p in psutil.process_iter(["cmdline", "create_time"]):
+        cmd = " ".join(p.info["cmdline"] or [])
+        if "benchmarks.load." in cmd and (p.info["create_time"] or 0) >= run["started"] - 1:
+            left.append(cmd)
+    assert not left
+
+
+@pytest.mark.parametrize("server", SERVERS)
+def test_server_results(run: dict[str, Any], server: str) -> None:
+    entry = run["results"]["servers"][server]
+    steady = entry["steady_small"][str(STEADY_N)]
+    assert steady["status"] == "ok", steady
+    assert steady["calls"] > 0 and steady["chargers"] == STEADY_N
+    assert steady["call_errors"] == 0 and steady["bad_ids"] == 0
+    assert steady["latency_s"]["p50"] > 0
+    assert steady["latency_s"]["p50"] <= steady["latency_s"]["p99"] <= steady["latency_s"]["p999"]
+    assert steady["server_cpu_us_per_call"] > 0
+
+    row = entry["scale"][str(N)]
+    assert row["status"] == "ok", row
+    boot = row["boot"]
+    assert boot["booted"] == boot["accepted"] == N and boot["subprotocol_mismatch"] == 0
+    assert boot["time_to_all_booted_s"] > 0
+    assert row["idle"]["server_connected"] == N
+    assert isinstance(row["idle"]["rss_per_charger"], float)
+    fanout = row["fanout"]
+    assert fanout["targets"] == N and fanout["all_answered"]
+    assert row["steady"]["calls"] > 0 and row["steady"]["chargers"] == N
+    assert entry["label"] in (run["out"] / "load.md").read_text()
