@@ -508,6 +508,8 @@ class Engine:
 
     def _prepare(self, action: Any, payload: Any) -> Any:
         request_type = action.request
+        if type(payload) is _Raw:
+            return payload  # made by encode_request(): already checked
         if type(payload) is request_type:
             if self.validate_outgoing:
                 body = _encode(payload)  # encoded once, checked, sent as is
@@ -525,6 +527,15 @@ class Engine:
                     raise payload_error(exc) from None
             return payload
         raise TypeError(f"payload must be {request_type.__name__} or a dict, not {type(payload)!r}")
+
+    def encode_request(self, action_name: str, payload: Any) -> Any:
+        """``payload`` encoded (and checked, with ``validate_outgoing``) for ``action_name``, as a
+        ``msgspec.Raw`` that :meth:`start_call` sends as is: a fan-out encodes once per version."""
+        action = self.actions.get(action_name)
+        if action is None:
+            raise ValueError(f"unknown action {action_name!r} for {self.subprotocol}")
+        payload = self._prepare(action, payload)
+        return payload if type(payload) is _Raw else _Raw(_encode(payload))
 
     def _send_call(
         self, fut: Any, action: Any, action_name: str, payload: Any, timeout: Any

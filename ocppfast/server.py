@@ -410,17 +410,19 @@ class CentralSystem:
         ids = list(self.charge_points) if identities is None else list(identities)
         futures = []
         loop = asyncio.get_running_loop()
+        encoded: dict[str, Any] = {}  # subprotocol -> the payload encoded and checked once
         for identity in ids:
             cp = self.charge_points.get(identity)
-            if cp is None:
+            try:
+                if cp is None:
+                    raise ConnectionClosedError(f"{identity!r} is not connected")
+                body = encoded.get(cp.subprotocol)
+                if body is None:
+                    body = encoded[cp.subprotocol] = cp.encode_request(action, payload)
+                fut = cp.start_call(action, body, timeout)
+            except Exception as exc:  # noqa: BLE001 - reported per station
                 fut = loop.create_future()
-                fut.set_exception(ConnectionClosedError(f"{identity!r} is not connected"))
-            else:
-                try:
-                    fut = cp.start_call(action, payload, timeout)
-                except Exception as exc:  # noqa: BLE001 - reported per station
-                    fut = loop.create_future()
-                    fut.set_exception(exc)
+                fut.set_exception(exc)
             futures.append(fut)
         results = await asyncio.gather(*futures, return_exceptions=True)
         return dict(zip(ids, results))

@@ -690,3 +690,17 @@ async def test_handshake_timeout_drops_silent_sockets() -> None:
         writer.close()
     finally:
         await cs.close()
+
+
+async def test_call_many_invalid_payload_is_reported_per_station() -> None:
+    cs = await make_cs()
+    try:
+        cp = await ocppfast.connect(url(cs), "INV", versions=["ocpp1.6"])
+        results = await cs.call_many("DataTransfer", {"vendorId": 5})
+        assert isinstance(results["INV"], errors.TypeConstraintViolationError)
+        results = await cs.call_many("NoSuchAction", {})
+        assert isinstance(results["INV"], ValueError)
+        assert cs.charge_points["INV"].pending_count == 0
+        await cp.close()
+    finally:
+        await cs.close()
