@@ -599,3 +599,22 @@ async def test_parity_compiled_and_pure_engine() -> None:
     pure = _script(_engine.Engine, loop)
     assert compiled == pure
     assert len(compiled) >= 10
+
+
+async def test_checked_encoding_is_remembered_but_never_masks_a_bad_one(
+    transport: CollectingTransport,
+) -> None:
+    cp = make_cp(transport)
+    answers = iter([PingResponse(echo="ok"), PingResponse(echo="ok"), PingResponse(echo=5)])
+    cp.on("Ping", lambda req: next(answers))
+    for uid in ("r1", "r2", "r3"):
+        cp.receive(call(uid, "Ping", b'{"text":"x"}'))
+    assert [msgspec.json.decode(d)[:3] for d in transport.sent] == [
+        [3, "r1", {"echo": "ok"}],
+        [3, "r2", {"echo": "ok"}],
+        [4, "r3", "InternalError"],
+    ]
+    with pytest.raises(errors.PropertyConstraintViolationError):
+        await cp.call(PingRequest(text="x" * 21))
+    with pytest.raises(errors.PropertyConstraintViolationError):  # the same bad bytes again
+        await cp.call(PingRequest(text="x" * 21))
