@@ -278,7 +278,12 @@ def _describe(bench: dict[str, Any]) -> dict[str, Any]:
         "suite": info.get("suite", "?"),
         "group": bench.get("group") or name,
         "impl": impl,
-        "case": info.get("case") or name.removeprefix("test_"),
+        # bench_messages names its groups "messages decode: <msg>" / "messages encode: <msg>"
+        "case": (
+            bench["group"].removeprefix("messages ")
+            if str(bench.get("group")).startswith("messages ")
+            else info.get("case") or name.removeprefix("test_")
+        ),
         "peer": info.get("peer", "default"),
         "ops": per_round / best if best else 0.0,
     }
