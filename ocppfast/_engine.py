@@ -58,6 +58,7 @@ _encode_call = wire.encode_call
 _encode_call_result = wire.encode_call_result
 _encode_send = wire.encode_send
 _encode_call_error = wire.encode_call_error
+_encode_error = wire.encode_error
 _encode_call_result_error = wire.encode_call_result_error
 _generic_decode = msgspec.json.decode
 _convert = msgspec.convert
@@ -266,12 +267,7 @@ class Engine:
             "" if exc.reply else ", ignored as the spec says",
         )
         if exc.reply:
-            err = exc.error
-            self._write(
-                _encode_call_error(
-                    exc.unique_id, err.wire_code(self.subprotocol), err.description, err.details
-                )
-            )
+            self._write(_encode_error(exc, self.subprotocol))
         elif exc.message_type in (_CALLRESULT, _CALLERROR, _CALLRESULTERROR):
             # A broken answer to one of our CALLs: fail that call now rather than at its timeout.
             entry = self._pending.get(exc.unique_id)

@@ -8,7 +8,7 @@ CALL and returns the typed response. The RPC state lives in :class:`ocppfast.eng
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import Any, TypeVar, overload
 
 import msgspec
@@ -116,6 +116,3 @@ class ChargePoint(Engine):
     def __repr__(self) -> str:
         state = "closed" if self.closed else "open"
         return f"<ChargePoint {self.identity!r} {self.subprotocol} {state}>"
-
-
-Handler = Callable[..., Any] | Callable[..., Awaitable[Any]]
