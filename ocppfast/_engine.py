@@ -579,7 +579,8 @@ class Engine:
         return unique_id
 
     def expire(self, now: float) -> bool:
-        """Time out calls past their deadline; True while calls remain pending."""
+        """Time out calls past their deadline; True while calls with a deadline remain (a call
+        without a timeout does not keep the sweeper's timer running)."""
         if not self._pending:
             return False
         expired = [
@@ -590,7 +591,7 @@ class Engine:
             fut = entry[0]
             if not fut.done():
                 fut.set_exception(CallTimeoutError(entry[2], uid, entry[4]))
-        return bool(self._pending)
+        return any(entry[3] for entry in self._pending.values())
 
 
 def call_hook(engine: Any, hook: Any, args: tuple[Any, ...]) -> None:

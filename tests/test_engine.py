@@ -618,3 +618,19 @@ async def test_checked_encoding_is_remembered_but_never_masks_a_bad_one(
         await cp.call(PingRequest(text="x" * 21))
     with pytest.raises(errors.PropertyConstraintViolationError):  # the same bad bytes again
         await cp.call(PingRequest(text="x" * 21))
+
+
+async def test_call_without_timeout_does_not_keep_the_sweeper_ticking(
+    transport: CollectingTransport,
+) -> None:
+    from ocppfast.engine import Sweeper
+
+    cp = make_cp(transport, call_timeout=0)
+    sweeper = Sweeper(asyncio.get_running_loop(), interval=0.01)
+    task = asyncio.ensure_future(cp.call("Empty", {}))
+    await settle()
+    sweeper.add(cp)
+    await asyncio.sleep(0.05)
+    assert cp not in sweeper.engines and not task.done()  # dropped, the call still pending
+    cp.receive(b'[3,"id1",{}]')
+    assert await task == EmptyResponse()
