@@ -75,8 +75,11 @@ class EchoServer:
         if frames.SUBPROTOCOL in [p.strip() for p in offered.split(",")]:
             headers["Sec-WebSocket-Protocol"] = frames.SUBPROTOCOL
         return WSUpgradeResponseWithListener(
-            WSUpgradeResponse.create_101_response(extra_headers=headers), EchoConnection(self)
+            WSUpgradeResponse.create_101_response(extra_headers=headers), self.connection()
         )
+
+    def connection(self) -> Any:
+        return EchoConnection(self)
 
     async def start(self, host: str, port: int) -> int:
         self.server = await ws_create_server(

@@ -1,0 +1,41 @@
+"""``ocppfast.now()``: a valid OCPP date-time, the current time, cached per millisecond."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+
+import msgspec
+
+import ocppfast
+from ocppfast import clock
+from ocppfast.v16 import HeartbeatResponse
+from ocppfast.v201 import HeartbeatResponse as HeartbeatResponse201
+
+
+def test_now_is_accepted_by_every_generated_date_time_check() -> None:
+    stamp = ocppfast.now()
+    for cls in (HeartbeatResponse, HeartbeatResponse201):
+        body = msgspec.json.encode(cls(current_time=stamp))
+        assert msgspec.json.decode(body, type=cls).current_time == stamp
+
+
+def test_now_is_the_current_utc_time() -> None:
+    before = datetime.now(UTC)
+    stamp = ocppfast.now()
+    after = datetime.now(UTC)
+    parsed = datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+    assert stamp.endswith("Z") and len(stamp) == len("2026-01-01T00:00:00.000Z")
+    assert before.replace(microsecond=before.microsecond // 1000 * 1000) <= parsed <= after
+
+
+def test_now_crosses_seconds_and_milliseconds(monkeypatch: object) -> None:
+    ticks = iter([1_700_000_000.9994, 1_700_000_000.9996, 1_700_000_001.0001, 1_700_000_001.0002])
+    monkeypatch.setattr(clock, "_time", lambda: next(ticks))  # type: ignore[attr-defined]
+    monkeypatch.setattr(clock, "_last_ms", -1)  # type: ignore[attr-defined]
+    assert clock.now() == "2023-11-14T22:13:20.999Z"
+    assert clock.now() == "2023-11-14T22:13:20.999Z"  # same millisecond: the cached string
+    assert clock.now() == "2023-11-14T22:13:21.000Z"  # next second: the date part is redone
+    assert clock.now() == "2023-11-14T22:13:21.000Z"
+    monkeypatch.undo()  # type: ignore[attr-defined]
+    assert abs(datetime.fromisoformat(clock.now()[:-1] + "+00:00").timestamp() - time.time()) < 5
