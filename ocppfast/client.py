@@ -54,6 +54,11 @@ class ClientChargePoint(ChargePoint):
             await self._closed_event.wait()
         if self._closed_event is not None:
             self._closed_event.set()
+        hooks = self._flow.hook_tasks
+        if hooks:  # async after-hooks still running do not outlive the station
+            for hook_task in list(hooks):
+                hook_task.cancel()
+            await asyncio.wait(list(hooks))
 
 
 class _Connection:
@@ -203,6 +208,11 @@ async def connect(
     ping_timeout: float = 10.0,
     connect_timeout: float = 10.0,
     read_buffer_size: int = 4096,
+    max_unanswered_calls: int = 4,
+    max_frames_per_tick: int = 32,
+    max_write_buffer: int = 4 * 1024 * 1024,
+    write_timeout: float = 30.0,
+    close_timeout: float = 5.0,
     **transport_options: Any,
 ) -> ChargePoint:
     """Connect a charging station to the central system at ``url`` (+ ``/identity``).
@@ -214,7 +224,9 @@ async def connect(
     With ``reconnect=True`` a lost connection is re-opened with randomized exponential backoff;
     calls made while disconnected fail at once, or wait for the reconnection when
     ``wait_for_reconnect=True``. ``transport_options`` go to ``loop.create_connection``
-    (e.g. ``local_addr``); ``None`` values are left out.
+    (e.g. ``local_addr``); ``None`` values are left out. The abuse limits
+    (``max_unanswered_calls``, ``max_frames_per_tick``, ``max_write_buffer``, ``write_timeout``,
+    ``close_timeout``) mean the same as on :class:`ocppfast.CentralSystem`.
     """
     offered = versions_mod.check(tuple(versions))
     if identity is None:
@@ -233,6 +245,11 @@ async def connect(
         "validate_incoming": validate_incoming,
         "validate_outgoing": validate_outgoing,
         "max_bad_messages": max_bad_messages,
+        "max_unanswered_calls": max_unanswered_calls,
+        "max_frames_per_tick": max_frames_per_tick,
+        "max_write_buffer": max_write_buffer,
+        "write_timeout": write_timeout,
+        "close_timeout": close_timeout,
     }
     conn = _Connection(
         full_url,

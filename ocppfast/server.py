@@ -11,7 +11,18 @@ Handshake (OCPP-J 1.6 section 3; 2.0.1 part 4 section 3 and part 2 (security)):
   certificates when the context requires them;
 - subprotocol: the first of the client's ``Sec-WebSocket-Protocol`` list (its order of
   preference) that this server enables; none -> handshake completed without the header, then
-  closed.
+  closed;
+- security profile 3: the client certificate's subject commonName must be the identity (2.0.1
+  part 2 A00.FR.405 / 1.6 security whitepaper: the CN holds the station's serial number, which
+  is its identity), or what ``verify_certificate(identity, cert)`` decides; a mismatch closes the
+  connection (1008) before the station is registered (A00.FR.407: terminate the connection).
+
+The auth hooks (``authenticate``, ``identity_known``) run inside picows' synchronous handshake
+callback, so they must be plain functions: an ``async def`` hook is refused at construction
+(TypeError). For an asynchronous credential store, keep a local cache the hook reads (filled
+and refreshed by a task of yours), or accept the connection and check it in ``on_connect``
+(``await cp.close(1008)`` when it fails). A hook that raises is logged here and answered with a
+bare ``500``: no exception text reaches the client.
 """
 
 from __future__ import annotations
@@ -20,6 +31,7 @@ import asyncio
 import base64
 import binascii
 import hmac
+import inspect
 import logging
 import re
 import ssl as ssl_module
@@ -27,14 +39,13 @@ from collections.abc import Callable, Iterable
 from typing import Any, Self
 from urllib.parse import unquote
 
-import picows
 from picows import WSUpgradeRequest, WSUpgradeResponse, WSUpgradeResponseWithListener
 
 from . import versions as versions_mod
 from .charge_point import ChargePoint, action_of
-from .engine import call_hook
+from .engine import CLOSE_GOING_AWAY, CLOSE_POLICY_VIOLATION, call_hook
 from .errors import ConnectionClosedError
-from .transport import OCPPListener, RejectListener
+from .transport import HandshakeLimiter, OCPPListener, PicowsLog, RejectListener, create_server
 
 log = logging.getLogger("ocppfast")
 
@@ -70,6 +81,29 @@ def parse_identity(path: bytes) -> str | None:
     if any(ord(c) < 0x20 or ord(c) == 0x7F for c in identity):
         return None
     return identity
+
+
+def certificate_common_names(cert: dict[str, Any]) -> list[str]:
+    """The commonName values of a certificate's subject (``ssl.getpeercert()`` format)."""
+    return [value for rdn in cert.get("subject", ()) for key, value in rdn if key == "commonName"]
+
+
+def certificate_matches_identity(identity: str, cert: dict[str, Any]) -> bool:
+    """Default security-profile-3 check: the subject's commonName is the identity (2.0.1 part 2
+    A00.FR.405; the 1.6 security whitepaper's client certificate requirements say the same)."""
+    return identity in certificate_common_names(cert)
+
+
+def _refuse_async(name: str, hook: Any) -> None:
+    if hook is not None and (
+        inspect.iscoroutinefunction(hook)
+        or inspect.iscoroutinefunction(getattr(hook, "__call__", None))  # noqa: B004
+    ):
+        raise TypeError(
+            f"{name} must be a plain function returning bool, not async: picows runs the "
+            "handshake synchronously (see ocppfast.server's docstring for asynchronous "
+            "credential stores)"
+        )
 
 
 def parse_basic_auth(header: str | None) -> tuple[str, str] | None:
@@ -127,8 +161,19 @@ class CentralSystem:
         use_aiofastnet: bool = False,
         on_connect: Hook | None = None,
         on_disconnect: Hook | None = None,
+        verify_certificate: Callable[[str, dict[str, Any]], bool] | None = None,
+        max_unanswered_calls: int = 4,
+        max_frames_per_tick: int = 32,
+        max_write_buffer: int = 4 * 1024 * 1024,
+        write_timeout: float = 30.0,
+        close_timeout: float = 5.0,
+        max_handshakes: int = 4096,
+        max_handshakes_per_address: int = 256,
+        max_connections: int | None = None,
     ) -> None:
         self.versions = versions_mod.check(tuple(versions))
+        _refuse_async("authenticate", authenticate)
+        _refuse_async("identity_known", identity_known)
         if duplicate_identity not in ("replace", "reject"):
             raise ValueError("duplicate_identity must be 'replace' or 'reject'")
         self.path = "/" + path.strip("/")
@@ -154,6 +199,20 @@ class CentralSystem:
         self.use_aiofastnet = use_aiofastnet
         self.on_connect = on_connect
         self.on_disconnect = on_disconnect
+        self.verify_certificate = verify_certificate or certificate_matches_identity
+        # Abuse limits, per connection (see Engine.feed / Engine.pause_writing): unanswered
+        # CALLs allowed (OCPP-J allows one), frames handled per event-loop iteration, bytes
+        # queued for a peer that does not read and how long it may not read, how long to wait
+        # for the peer's close frame.
+        self.max_unanswered_calls = max_unanswered_calls
+        self.max_frames_per_tick = max_frames_per_tick
+        self.max_write_buffer = max_write_buffer
+        self.write_timeout = write_timeout
+        self.close_timeout = close_timeout
+        self._handshakes = HandshakeLimiter(max_handshakes, max_handshakes_per_address)
+        self._picows_log = PicowsLog()
+        self._hook_tasks: set[asyncio.Task[Any]] = set()
+        self._drop_timers: set[asyncio.TimerHandle] = set()
         #: identity -> connected ChargePoint
         self.charge_points: dict[str, ChargePoint] = {}
         self._handlers: dict[str, Any] = {}
@@ -165,6 +224,14 @@ class CentralSystem:
         self._keepalive: asyncio.TimerHandle | None = None
         self._closing = False
         self._all_closed: asyncio.Event | None = None
+        # Connection cap (issue 11): at ``max_connections`` open connections a new handshake is
+        # answered HTTP 503 with Retry-After, before the process runs out of file descriptors;
+        # the station retries and, with several workers on one port, usually lands elsewhere.
+        self.max_connections = max_connections
+        # Internal observers of the registry (ocppfast.cluster): called after on_connect /
+        # on_disconnect bookkeeping, without taking the user's hooks.
+        self._connect_listeners: list[Callable[[ChargePoint], None]] = []
+        self._disconnect_listeners: list[Callable[[ChargePoint], None]] = []
 
     # --- handlers ------------------------------------------------------------------------
 
@@ -189,17 +256,17 @@ class CentralSystem:
     ) -> CentralSystem:
         """Listen on ``host:port``; returns once listening (``port=0`` picks a free port)."""
         self._loop = asyncio.get_running_loop()
-        self._server = await picows.ws_create_server(
+        self._server = await create_server(
             self._handshake,
             host,
             port,
+            limiter=self._handshakes,
+            logger=self._picows_log,
             ssl=self.ssl,
-            websocket_handshake_timeout=self.handshake_timeout,
+            handshake_timeout=self.handshake_timeout,
             max_frame_size=self.max_message_size,
-            read_buffer_init_size=self.read_buffer_size,
-            enable_auto_pong=True,
+            read_buffer_size=self.read_buffer_size,
             use_aiofastnet=self.use_aiofastnet,
-            logger_name="ocppfast.server",
             **kwargs,
         )
         if self.ping_interval:
@@ -222,6 +289,10 @@ class CentralSystem:
         if self._keepalive is not None:
             self._keepalive.cancel()
             self._keepalive = None
+        for handle in self._drop_timers:
+            handle.cancel()
+        self._drop_timers.clear()
+        deadline = asyncio.get_running_loop().time() + timeout
         if self._server is not None:
             self._server.close()
         listeners = list(self._listeners)
@@ -235,6 +306,16 @@ class CentralSystem:
                 for listener in list(self._listeners):
                     listener.transport.disconnect(graceful=False)
                     listener.charge_point.connection_lost()
+        # Async hooks (on_connect/on_disconnect/after-hooks) still running get what is left of
+        # the timeout, then are cancelled: none outlives the server.
+        hooks = list(self._hook_tasks)
+        if hooks:
+            left = max(0.0, deadline - asyncio.get_running_loop().time())
+            _, late = await asyncio.wait(hooks, timeout=left)
+            for task in late:
+                task.cancel()
+            if late:
+                await asyncio.wait(late)
         if self._server is not None:
             await self._server.wait_closed()
 
@@ -247,6 +328,15 @@ class CentralSystem:
     # --- handshake -----------------------------------------------------------------------
 
     def _handshake(self, request: WSUpgradeRequest) -> Any:
+        try:
+            return self._handshake_checked(request)
+        except Exception:
+            # A failing auth hook (a database down...): logged here, never shown to the client
+            # (picows would answer 500 with the exception's text).
+            log.exception("handshake of %r failed", request.path[:200])
+            return _refuse(500, b"internal server error")
+
+    def _handshake_checked(self, request: WSUpgradeRequest) -> Any:
         path = request.path
         prefix = self.path.encode()
         if prefix != b"/" and not (path == prefix or path.startswith(prefix + b"/")):
@@ -254,7 +344,9 @@ class CentralSystem:
         identity = parse_identity(path[len(prefix) :] if prefix != b"/" else path)
         if identity is None:
             return _refuse(400, b"invalid charging station identity")
-        if self.identity_known is not None and not self.identity_known(identity):
+        if self.identity_known is not None and not _sync_result(
+            "identity_known", self.identity_known(identity)
+        ):
             return _refuse(404, b"unknown charging station")
         if (
             self.passwords is not None or self.authenticate is not None
@@ -264,6 +356,8 @@ class CentralSystem:
                 b"authentication required",
                 {"WWW-Authenticate": 'Basic realm="OCPP", charset="UTF-8"'},
             )
+        if self.max_connections is not None and len(self._listeners) >= self.max_connections:
+            return _refuse(503, b"central system at capacity", {"Retry-After": "5"})
         if self.duplicate_identity == "reject" and identity in self.charge_points:
             return _refuse(409, b"identity already connected")
         subprotocol = self._negotiate(request.headers.getall("Sec-WebSocket-Protocol", []))
@@ -283,7 +377,13 @@ class CentralSystem:
             validate_outgoing=self.validate_outgoing,
             max_bad_messages=self.max_bad_messages,
             require_boot=self.require_boot,
+            max_unanswered_calls=self.max_unanswered_calls,
+            max_frames_per_tick=self.max_frames_per_tick,
+            max_write_buffer=self.max_write_buffer,
+            write_timeout=self.write_timeout,
+            close_timeout=self.close_timeout,
         )
+        cp._flow.hook_tasks = self._hook_tasks
         listener = OCPPListener(
             cp,
             max_message_size=self.max_message_size,
@@ -309,7 +409,7 @@ class CentralSystem:
                 return False
             return hmac.compare_digest(password.encode(), expected.encode())
         assert self.authenticate is not None
-        return bool(self.authenticate(identity, password))
+        return _sync_result("authenticate", self.authenticate(identity, password))
 
     def _negotiate(self, headers: list[str]) -> str | None:
         offered = [p.strip() for h in headers for p in h.split(",") if p.strip()]
@@ -324,8 +424,18 @@ class CentralSystem:
         cp = listener.charge_point
         self._listeners.add(listener)
         if self._closing:
-            cp.close_transport(1001, b"central system shutting down")
+            cp.close_transport(CLOSE_GOING_AWAY, b"central system shutting down")
             return
+        cert = cp.peer_certificate
+        if cert is not None and not self.verify_certificate(cp.identity, cert):
+            log.warning(
+                "%s: client certificate (CN %s) does not belong to this identity, closing",
+                cp.identity,
+                ", ".join(certificate_common_names(cert)) or "none",
+            )
+            cp.close_transport(CLOSE_POLICY_VIOLATION, b"certificate does not match identity")
+            return
+        listener.registered = True
         old = self.charge_points.get(cp.identity)
         self.charge_points[cp.identity] = cp
         if old is not None:
@@ -333,6 +443,8 @@ class CentralSystem:
             old.close_transport(1000, b"replaced by a new connection")
         if self.on_connect is not None:
             call_hook(cp, self.on_connect, (cp,))
+        for observe in self._connect_listeners:
+            observe(cp)
 
     def _disconnected(self, listener: OCPPListener) -> None:
         cp = listener.charge_point
@@ -341,8 +453,10 @@ class CentralSystem:
             del self.charge_points[cp.identity]
         if cp._closed_event is not None:
             cp._closed_event.set()
-        if self.on_disconnect is not None:
+        if self.on_disconnect is not None and listener.registered:  # not after a refusal
             call_hook(cp, self.on_disconnect, (cp,))
+        for observe in self._disconnect_listeners:
+            observe(cp)
         if self._all_closed is not None and not self._listeners:
             self._all_closed.set()
 
@@ -361,7 +475,9 @@ class CentralSystem:
                     log.debug("%s: ping failed", cp.identity, exc_info=True)
             listener.rx_seen = cp.rx_count
         if silent:
-            self._loop.call_later(self.ping_timeout, self._drop_dead, silent)
+            now = self._loop.time()
+            self._drop_timers = {h for h in self._drop_timers if h.when() > now}
+            self._drop_timers.add(self._loop.call_later(self.ping_timeout, self._drop_dead, silent))
         self._keepalive = self._loop.call_later(self.ping_interval, self._ping_sweep)
 
     def _drop_dead(self, silent: list[tuple[OCPPListener, int]]) -> None:
@@ -426,6 +542,16 @@ class CentralSystem:
             futures.append(fut)
         results = await asyncio.gather(*futures, return_exceptions=True)
         return dict(zip(ids, results))
+
+
+def _sync_result(name: str, result: Any) -> bool:
+    """An auth hook's answer; an awaitable (an async callable that got past the constructor's
+    check) is refused rather than taken as true."""
+    if inspect.isawaitable(result):
+        if inspect.iscoroutine(result):
+            result.close()
+        raise TypeError(f"{name} returned an awaitable; it must be synchronous")
+    return bool(result)
 
 
 async def serve(host: str = "127.0.0.1", port: int = 9000, **options: Any) -> CentralSystem:

@@ -6,7 +6,10 @@ with its FormatChecker (``date-time`` through rfc3339-validator) on the schemas 
 tools/gen_messages.py QUIRKS Q3: ``multipleOf`` on the decimal value (jsonschema divides binary
 floats and would reject ``0.3`` as a multiple of ``0.1``; mobilityhouse ocpp uses ``Decimal`` for
 the same reason). JSON that Python's ``json`` reads but RFC 8259 calls non-interoperable (NaN,
-Infinity, numbers overflowing a double) counts as malformed (Q13).
+Infinity, numbers overflowing a double) counts as malformed (Q13). One rule is added on purpose,
+citing the specifications rather than the schemas (Q15): OCPP integers are 32-bit (1.6 section 7
+"Types"; 2.0.1 part 2 "Primitive datatypes"), so the oracle's ``integer`` type is an integral
+number in [-2**31, 2**31 - 1] (test_integers_are_32_bit checks the difference itself).
 
 Cases per schema (for mutations the oracle validates the mutated value against the schema node at
 its path, see test_corpus_agrees_with_schema):
@@ -118,12 +121,26 @@ def _decimal_multiple_of(validator: Any, step: Any, instance: Any, schema: Any) 
         yield jsonschema.ValidationError(f"{instance!r} is not a multiple of {step!r}")
 
 
+def _int32(validator_type: Any) -> Any:
+    """The draft's ``integer`` type narrowed to 32 bits (QUIRKS Q15)."""
+    checker = validator_type.TYPE_CHECKER
+
+    def is_int32(_: Any, instance: Any) -> bool:
+        return bool(checker.is_type(instance, "integer")) and -(2**31) <= instance <= 2**31 - 1
+
+    return checker.redefine("integer", is_int32)
+
+
 _ORACLES = {
     "draft-04": jsonschema.validators.extend(
-        jsonschema.Draft4Validator, {"multipleOf": _decimal_multiple_of}
+        jsonschema.Draft4Validator,
+        {"multipleOf": _decimal_multiple_of},
+        type_checker=_int32(jsonschema.Draft4Validator),
     ),
     "draft-06": jsonschema.validators.extend(
-        jsonschema.Draft6Validator, {"multipleOf": _decimal_multiple_of}
+        jsonschema.Draft6Validator,
+        {"multipleOf": _decimal_multiple_of},
+        type_checker=_int32(jsonschema.Draft6Validator),
     ),
 }
 
@@ -468,6 +485,32 @@ def test_hypothesis_examples_agree_with_schema(package: str, filename: str) -> N
         case.check(json.dumps(instance, ensure_ascii=False).encode(), "hypothesis")
 
     run()
+
+
+def test_integers_are_32_bit() -> None:
+    """Deliberate difference (QUIRKS Q15): plain jsonschema accepts any integer; OCPP's are
+    32-bit, and outside that range the answer is TypeConstraintViolation."""
+    from ocppfast.validation import payload_error
+
+    case = case_for("v16", "StatusNotification.json")  # connectorId: integer, minimum 0
+    plain = jsonschema.Draft4Validator(case.schema)
+    decoder = case.decoder
+    base = _value(case.flat, "full")
+    for value, ok in ((2**31 - 1, True), (2**31, False), (10**400, False)):
+        raw = json.dumps({**base, "connectorId": value}).encode()
+        assert plain.is_valid(json.loads(raw))  # the schema alone accepts it
+        assert case.oracle(raw) is ok  # the oracle with Q15 agrees with us
+        if ok:
+            decoder.decode(raw)
+        else:
+            with pytest.raises(ValueError) as info:
+                decoder.decode(raw)
+            assert payload_error(info.value).code == "TypeConstraintViolation"
+    case = case_for("v201", "SetVariableMonitoringRequest.json")  # draft-06: 1.0 is an integer
+    raw = b'{"setMonitoringData":[{"value":1,"type":"Delta","severity":2147483648.0,'
+    raw += b'"component":{"name":"c"},"variable":{"name":"v"}}]}'
+    assert case.oracle(raw) is False and case.ours(raw)[0] is False
+    assert case.oracle(raw.replace(b"2147483648.0", b"9.0")) is True
 
 
 def test_trailing_newline_in_date_time_is_refused() -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import datetime
+import importlib.util
 import ssl
 from pathlib import Path
 from typing import Any
@@ -278,59 +278,22 @@ async def test_basic_auth_client_and_hook() -> None:
 
 
 def _certs(tmp: Path) -> dict[str, Path]:
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    now = datetime.datetime.now(datetime.UTC)
-
-    def name(cn: str) -> x509.Name:
-        return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
-
-    def build(subject: str, key: Any, issuer: str, issuer_key: Any, ca: bool, san: bool) -> Any:
-        b = (
-            x509.CertificateBuilder()
-            .subject_name(name(subject))
-            .issuer_name(name(issuer))
-            .public_key(key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(now - datetime.timedelta(minutes=5))
-            .not_valid_after(now + datetime.timedelta(days=1))
-            .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
-        )
-        if san:
-            import ipaddress
-
-            b = b.add_extension(
-                x509.SubjectAlternativeName(
-                    [x509.IPAddress(ipaddress.ip_address("127.0.0.1")), x509.DNSName("localhost")]
-                ),
-                critical=False,
-            )
-        return b.sign(issuer_key, hashes.SHA256())
-
-    out = {}
-    ca_key = ec.generate_private_key(ec.SECP256R1())
-    ca = build("ocppfast test CA", ca_key, "ocppfast test CA", ca_key, True, False)
-    for label, cert, key in [("ca", ca, ca_key)] + [
-        (lbl, build(cn, k, "ocppfast test CA", ca_key, False, lbl == "server"), k)
-        for lbl, cn, k in [
-            ("server", "csms.local", ec.generate_private_key(ec.SECP256R1())),
-            ("client", "CP-TLS", ec.generate_private_key(ec.SECP256R1())),
-        ]
-    ]:
-        (tmp / f"{label}.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-        (tmp / f"{label}.key").write_bytes(
-            key.private_bytes(
-                serialization.Encoding.PEM,
-                serialization.PrivateFormat.PKCS8,
-                serialization.NoEncryption(),
-            )
-        )
-        out[label] = tmp / f"{label}.pem"
-        out[label + "_key"] = tmp / f"{label}.key"
-    return out
+    """A CA, a server certificate (127.0.0.1/localhost) and a client certificate with CN=CP-TLS,
+    made by the TLS example's own maker (``examples/certs.py``: one source for both)."""
+    spec = importlib.util.spec_from_file_location(
+        "ocppfast_example_certs", Path(__file__).resolve().parents[1] / "examples" / "certs.py"
+    )
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    made = module.make_certs(tmp, "CP-TLS")
+    return {
+        "ca": made.ca,
+        "server": made.server_cert,
+        "server_key": made.server_key,
+        "client": made.client_cert,
+        "client_key": made.client_key,
+    }
 
 
 @pytest.fixture

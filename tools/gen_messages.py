@@ -13,6 +13,9 @@ Usage::
     python tools/gen_messages.py --out DIR      # write DIR/v16, DIR/v201, DIR/v21
     python tools/gen_messages.py --check        # exit 1 if the committed files are stale
 
+Each run also writes (or checks) ``compat/v16``, ``compat/v201``, ``compat/v21`` under the same
+directory: the mobilityhouse-shaped models of ``ocppfast.compat`` (``tools/gen_compat.py``).
+
 The output depends only on the schema files: files are walked in sorted order, no timestamps.
 
 How a schema becomes a type (the decoder must accept exactly what the schema accepts)
@@ -96,6 +99,12 @@ Q14 2.0.1 / 2.1 ``DataTransfer{Request,Response}.data`` has no ``type``: any JSO
 Q13 JSON-level limits not expressible in a schema, where msgspec and Python's json differ:
     lone UTF-16 surrogates in strings and numbers that overflow a double (``1e400``) are refused
     as malformed JSON (RFC 8259 sections 8.2 and 6 interoperability).
+Q15 OCPP integers are 32-bit (1.6 section 7 "Types" and 2.0.1 part 2 "Primitive datatypes":
+    integer = 32 bit, 31 bit resolution and a sign bit), which the schemas do not say. Every
+    ``integer`` gets ``ge=-2**31, le=2**31-1`` intersected with its own bounds (aliases
+    ``Int32`` for draft-04, ``Integer`` for draft-06); ``ocppfast.validation`` answers a value
+    outside that range with TypeConstraintViolation. A deliberate difference from the schemas,
+    listed as such in tests/test_messages_conformance.py.
 """
 
 from __future__ import annotations
@@ -334,6 +343,10 @@ def clean_doc(text: str) -> str:
     return "\n\n".join(paragraphs).replace("\\", "\\\\").replace('"""', '\\"\\"\\"')
 
 
+INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1  # Q15
+INT32_BOUNDS = [f"ge={INT32_MIN}", f"le={INT32_MAX}"]
+
+
 def fmt_num(value: float, integer: bool) -> str:
     if integer:
         if value != int(value):
@@ -354,6 +367,7 @@ class VersionModel:
         self.str_aliases: set[int] = set()
         self.uses_datetime = False
         self.uses_integer = False
+        self.uses_int32 = False
         self.schema_files: list[str] = []
 
     # -- schema walking --
@@ -506,10 +520,16 @@ class VersionModel:
                 return (
                     f"Annotated[float, Meta({', '.join(bounds)})]" if bounds else "float"
                 ), decimals
+            low = int(fmt_num(node["minimum"], True)) if "minimum" in node else INT32_MIN
+            high = int(fmt_num(node["maximum"], True)) if "maximum" in node else INT32_MAX
+            bounds = [f"ge={max(low, INT32_MIN)}", f"le={min(high, INT32_MAX)}"]  # Q15
             if not ctx.draft6:  # Q1: draft-04 integers are ints only
-                return (f"Annotated[int, Meta({', '.join(bounds)})]" if bounds else "int"), None
+                if bounds == INT32_BOUNDS:
+                    self.uses_int32 = True
+                    return "Int32", None
+                return f"Annotated[int, Meta({', '.join(bounds)})]", None
             self.uses_integer = True
-            if not bounds:
+            if bounds == INT32_BOUNDS:
                 return "Integer", None
             b = ", ".join(bounds)
             return f"Annotated[int, Meta({b})] | Annotated[float, Meta({b}, multiple_of=1)]", None
@@ -655,6 +675,8 @@ def render_datatypes(model: VersionModel) -> str:
         exported.append("DateTime")
     if model.uses_integer:
         exported.append("Integer")
+    if model.uses_int32:
+        exported.append("Int32")
     parts.append("\n__all__ = [\n" + "".join(f'    "{n}",\n' for n in sorted(exported)) + "]\n\n")
     if model.uses_datetime:
         parts.append(
@@ -664,8 +686,14 @@ def render_datatypes(model: VersionModel) -> str:
         )
     if model.uses_integer:
         parts.append(
-            "# Draft-06 integer: 1.0 is an integer too (QUIRKS Q1).\n"
-            "Integer = int | Annotated[float, Meta(multiple_of=1)]\n"
+            "# Draft-06 integer: 1.0 is an integer too (QUIRKS Q1); 32-bit (QUIRKS Q15).\n"
+            f"Integer = Annotated[int, Meta(ge={INT32_MIN}, le={INT32_MAX})] | "
+            f"Annotated[float, Meta(ge={INT32_MIN}, le={INT32_MAX}, multiple_of=1)]\n"
+        )
+    if model.uses_int32:
+        parts.append(
+            "# Draft-04 integer, 32-bit (QUIRKS Q15).\n"
+            f"Int32 = Annotated[int, Meta(ge={INT32_MIN}, le={INT32_MAX})]\n"
         )
     for n in sorted(model.str_aliases):
         parts.append(f"String{n} = Annotated[str, Meta(max_length={n})]\n")
@@ -711,7 +739,9 @@ def render_messages(model: VersionModel) -> str:
     dt = sorted(
         n
         for n in used
-        if n in model.structs or n in {"DateTime", "Integer"} or re.fullmatch(r"String\d+", n)
+        if n in model.structs
+        or n in {"DateTime", "Integer", "Int32"}
+        or re.fullmatch(r"String\d+", n)
     )
     en = sorted(n for n in used if n in model.enums)
     if dt:
@@ -742,6 +772,8 @@ def render_init(model: VersionModel) -> str:
         datatype_names.append("DateTime")
     if model.uses_integer:
         datatype_names.append("Integer")
+    if model.uses_int32:
+        datatype_names.append("Int32")
     datatype_names.sort()
     lines.append(
         "from .datatypes import (\n" + "".join(f"    {n},\n" for n in datatype_names) + ")\n"
@@ -788,6 +820,9 @@ def generate(out: Path) -> None:
         }
         for name, text in files.items():
             (target / name).write_text(text, encoding="utf-8", newline="\n")
+    import gen_compat  # the mobilityhouse-shaped models of ocppfast.compat, from the same schemas
+
+    gen_compat.generate(out / "compat")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -810,6 +845,9 @@ def main(argv: list[str] | None = None) -> int:
             for f in sorted(p.name for p in new.iterdir()):
                 if not (old / f).exists() or not filecmp.cmp(new / f, old / f, shallow=False):
                     stale.append(f"{package}/{f}")
+        import gen_compat
+
+        stale += gen_compat.compare(Path(tmp) / "compat", args.out / "compat")
         if stale:
             print("stale generated files: " + ", ".join(stale), file=sys.stderr)
             return 1

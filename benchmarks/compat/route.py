@@ -9,6 +9,9 @@ thread pool), mobilityhouse with ``ASYNC_VALIDATION = False`` (validation inline
 after ``ocppfast.compat.install()``, compiled and pure (``OCPPFAST_NO_EXTENSIONS=1``). Each
 iteration is ``await cp.route_message(frame)`` for an incoming CALL: parse, validate, call the
 handler, build, validate and send the CALLRESULT (to a connection whose ``send`` drops it).
+``compat-picows-conn`` instead runs ``cp.start()`` on ``ocppfast.compat``'s own connection class
+(the one ``compat.serve`` hands out) whose transport drops what is sent, and pushes each frame
+into it as picows does (``_deliver``): the inline path of the picows server, without a socket.
 
 Figures are microseconds per message, best of the rounds: the process's CPU time (all threads, so
 mobilityhouse's thread-pool validation counts) and wall time. Ratios are against mobilityhouse
@@ -35,6 +38,9 @@ VARIANTS: dict[str, dict[str, str]] = {
     "mobilityhouse-inline": {"BENCH_ASYNC_VALIDATION": "0"},
     "compat": {"BENCH_COMPAT": "1"},
     "compat-pure": {"BENCH_COMPAT": "1", "OCPPFAST_NO_EXTENSIONS": "1"},
+    # the same class on ocppfast's own connection (what compat.serve gives a handler): frames
+    # pushed into the connection as picows delivers them, routed inline by start()'s sink
+    "compat-picows-conn": {"BENCH_COMPAT": "1", "BENCH_PICOWS_CONN": "1"},
 }
 BASELINE = "mobilityhouse"
 GOAL_ACTIONS = ("BootNotification", "MeterValues")
@@ -70,8 +76,24 @@ async def _child(n: int, rounds: int) -> dict[str, Any]:
     logging.getLogger("ocpp").setLevel(logging.WARNING)
     from benchmarks.compat.app import FRAMES, BenchChargePoint
 
-    conn = _DropConnection()
+    conn: Any = _DropConnection()
+    route: Any = None
+    if os.environ.get("BENCH_PICOWS_CONN") == "1":
+        serve = sys.modules["ocppfast.compat.serve"]
+        conn = serve.WebSocketConnection()
+        conn.transport = _DropTransport(conn)
     cp = BenchChargePoint("CP-1", conn)
+    if os.environ.get("BENCH_PICOWS_CONN") == "1":
+        task = asyncio.ensure_future(cp.start())
+        await asyncio.sleep(0)
+        assert conn._sink is not None, "start() did not take the inline path"
+
+        async def route(frame: Any) -> None:
+            conn._deliver(frame)
+
+    else:
+        task = None
+        route = cp.route_message
     out: dict[str, Any] = {"impl": ocpp.messages.__name__}
     try:
         import ocppfast
@@ -80,20 +102,34 @@ async def _child(n: int, rounds: int) -> dict[str, Any]:
     except ImportError:
         pass
     for action, template in FRAMES.items():
-        frame = template % "19223201"
+        frame: Any = template % "19223201"
+        if task is not None:
+            frame = frame.encode()  # as picows delivers it
         for _ in range(max(n // 10, 50)):  # warm up (and check it answers)
-            await cp.route_message(frame)
+            await route(frame)
         assert conn.last.startswith('[3,"19223201"'), f"{action}: answered {conn.last}"
         best_cpu = best_wall = float("inf")
         for _ in range(rounds):
             c0, w0 = time.process_time(), time.perf_counter()
             for _ in range(n):
-                await cp.route_message(frame)
+                await route(frame)
             c1, w1 = time.process_time(), time.perf_counter()
             best_cpu = min(best_cpu, (c1 - c0) / n * 1e6)
             best_wall = min(best_wall, (w1 - w0) / n * 1e6)
         out[action] = {"cpu_us": best_cpu, "wall_us": best_wall}
+    if task is not None:
+        task.cancel()
     return out
+
+
+class _DropTransport:
+    """picows' transport as far as the connection uses it: ``send`` drops the frame."""
+
+    def __init__(self, conn: Any) -> None:
+        self.conn = conn
+
+    def send(self, msg_type: int, data: bytes) -> None:
+        self.conn.last = data.decode()
 
 
 def _run_child(name: str, n: int, rounds: int) -> dict[str, Any]:
@@ -165,11 +201,14 @@ def main(argv: list[str] | None = None) -> int:
     table = markdown(results, actions)
     print(table)
     missed = [
-        a for a in GOAL_ACTIONS
+        a
+        for a in GOAL_ACTIONS
         if results[BASELINE][a]["cpu_us"] / results["compat"][a]["cpu_us"] < GOAL
     ]
-    print(f"goal (compat >= {GOAL:.0f}x mobilityhouse on {', '.join(GOAL_ACTIONS)}): "
-          + ("met" if not missed else "missed for " + ", ".join(missed)))
+    print(
+        f"goal (compat >= {GOAL:.0f}x mobilityhouse on {', '.join(GOAL_ACTIONS)}): "
+        + ("met" if not missed else "missed for " + ", ".join(missed))
+    )
     suffix = ".tmp" if args.quick else ""
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / f"compat_route.json{suffix}").write_text(json.dumps(results, indent=1) + "\n")

@@ -74,6 +74,7 @@ __all__ = [
     "DateTime",
     "FirmwareType",
     "IdTagInfo",
+    "Int32",
     "Integer",
     "KeyValue",
     "LogParametersType",
@@ -97,8 +98,10 @@ __all__ = [
 # RFC 3339 section 5.6 date-time, as the schemas' format: date-time (QUIRKS Q2).
 RFC3339_PATTERN = '\\A(?!0000)(?:[0-9]{4}-(?:(?:0[13578]|1[02])-(?:0[1-9]|[12][0-9]|3[01])|(?:0[469]|11)-(?:0[1-9]|[12][0-9]|30)|02-(?:0[1-9]|1[0-9]|2[0-8]))|(?:[0-9]{2}(?:0[48]|[2468][048]|[13579][26])|(?:[02468][048]|[13579][26])00)-02-29)[Tt](?:[01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](?:\\.[0-9]+)?(?:[Zz]|[+-](?:[01][0-9]|2[0-3]):[0-5][0-9])\\Z'
 DateTime = Annotated[str, Meta(pattern=RFC3339_PATTERN, description="RFC 3339 date-time")]
-# Draft-06 integer: 1.0 is an integer too (QUIRKS Q1).
-Integer = int | Annotated[float, Meta(multiple_of=1)]
+# Draft-06 integer: 1.0 is an integer too (QUIRKS Q1); 32-bit (QUIRKS Q15).
+Integer = Annotated[int, Meta(ge=-2147483648, le=2147483647)] | Annotated[float, Meta(ge=-2147483648, le=2147483647, multiple_of=1)]
+# Draft-04 integer, 32-bit (QUIRKS Q15).
+Int32 = Annotated[int, Meta(ge=-2147483648, le=2147483647)]
 String20 = Annotated[str, Meta(max_length=20)]
 String25 = Annotated[str, Meta(max_length=25)]
 String40 = Annotated[str, Meta(max_length=40)]
@@ -141,9 +144,9 @@ class CertificateHashDataType(Struct, kw_only=True, omit_defaults=True, forbid_u
 class ChargingSchedulePeriod(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
     """``ChargingSchedulePeriod``."""
 
-    start_period: int = field(name="startPeriod")
+    start_period: Int32 = field(name="startPeriod")
     limit: float = field(name="limit")
-    number_phases: int | UnsetType = field(default=UNSET, name="numberPhases")
+    number_phases: Int32 | UnsetType = field(default=UNSET, name="numberPhases")
 
     def __post_init__(self) -> None:
         _check_decimals(self.limit, 1, "limit")
@@ -154,7 +157,7 @@ class ChargingSchedule(Struct, kw_only=True, omit_defaults=True, forbid_unknown_
 
     charging_rate_unit: ChargingRateUnitType = field(name="chargingRateUnit")
     charging_schedule_period: list[ChargingSchedulePeriod] = field(name="chargingSchedulePeriod")
-    duration: int | UnsetType = field(default=UNSET, name="duration")
+    duration: Int32 | UnsetType = field(default=UNSET, name="duration")
     start_schedule: DateTime | UnsetType = field(default=UNSET, name="startSchedule")
     min_charging_rate: float | UnsetType = field(default=UNSET, name="minChargingRate")
 
@@ -200,12 +203,12 @@ class MeterValue(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields
 class ChargingProfile(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
     """``ChargingProfile``."""
 
-    charging_profile_id: int = field(name="chargingProfileId")
-    stack_level: int = field(name="stackLevel")
+    charging_profile_id: Int32 = field(name="chargingProfileId")
+    stack_level: Int32 = field(name="stackLevel")
     charging_profile_purpose: ChargingProfilePurposeType = field(name="chargingProfilePurpose")
     charging_profile_kind: ChargingProfileKindType = field(name="chargingProfileKind")
     charging_schedule: ChargingSchedule = field(name="chargingSchedule")
-    transaction_id: int | UnsetType = field(default=UNSET, name="transactionId")
+    transaction_id: Int32 | UnsetType = field(default=UNSET, name="transactionId")
     recurrency_kind: RecurrencyKindType | UnsetType = field(default=UNSET, name="recurrencyKind")
     valid_from: DateTime | UnsetType = field(default=UNSET, name="validFrom")
     valid_to: DateTime | UnsetType = field(default=UNSET, name="validTo")

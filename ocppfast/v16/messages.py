@@ -15,6 +15,7 @@ from .datatypes import (
     DateTime,
     FirmwareType,
     IdTagInfo,
+    Int32,
     Integer,
     KeyValue,
     LogParametersType,
@@ -191,7 +192,7 @@ class BootNotificationResponse(Struct, kw_only=True, omit_defaults=True, forbid_
 
     status: RegistrationStatus = field(name="status")
     current_time: DateTime = field(name="currentTime")
-    interval: int = field(name="interval")
+    interval: Int32 = field(name="interval")
 
 
 class CancelReservationRequest(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
@@ -199,7 +200,7 @@ class CancelReservationRequest(Struct, kw_only=True, omit_defaults=True, forbid_
     ``CancelReservation`` request payload (schema ``CancelReservation.json``).
     """
 
-    reservation_id: int = field(name="reservationId")
+    reservation_id: Int32 = field(name="reservationId")
 
 
 class CancelReservationResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
@@ -231,7 +232,7 @@ class ChangeAvailabilityRequest(Struct, kw_only=True, omit_defaults=True, forbid
     ``ChangeAvailability`` request payload (schema ``ChangeAvailability.json``).
     """
 
-    connector_id: int = field(name="connectorId")
+    connector_id: Int32 = field(name="connectorId")
     type: AvailabilityType = field(name="type")
 
 
@@ -279,10 +280,10 @@ class ClearChargingProfileRequest(Struct, kw_only=True, omit_defaults=True, forb
     ``ClearChargingProfile`` request payload (schema ``ClearChargingProfile.json``).
     """
 
-    id: int | UnsetType = field(default=UNSET, name="id")
-    connector_id: int | UnsetType = field(default=UNSET, name="connectorId")
+    id: Int32 | UnsetType = field(default=UNSET, name="id")
+    connector_id: Int32 | UnsetType = field(default=UNSET, name="connectorId")
     charging_profile_purpose: ChargingProfilePurposeType | UnsetType = field(default=UNSET, name="chargingProfilePurpose")
-    stack_level: int | UnsetType = field(default=UNSET, name="stackLevel")
+    stack_level: Int32 | UnsetType = field(default=UNSET, name="stackLevel")
 
 
 class ClearChargingProfileResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
@@ -382,8 +383,8 @@ class GetCompositeScheduleRequest(Struct, kw_only=True, omit_defaults=True, forb
     ``GetCompositeSchedule`` request payload (schema ``GetCompositeSchedule.json``).
     """
 
-    connector_id: int = field(name="connectorId")
-    duration: int = field(name="duration")
+    connector_id: Int32 = field(name="connectorId")
+    duration: Int32 = field(name="duration")
     charging_rate_unit: ChargingRateUnitType | UnsetType = field(default=UNSET, name="chargingRateUnit")
 
 
@@ -393,7 +394,7 @@ class GetCompositeScheduleResponse(Struct, kw_only=True, omit_defaults=True, for
     """
 
     status: GetCompositeScheduleStatus = field(name="status")
-    connector_id: int | UnsetType = field(default=UNSET, name="connectorId")
+    connector_id: Int32 | UnsetType = field(default=UNSET, name="connectorId")
     schedule_start: DateTime | UnsetType = field(default=UNSET, name="scheduleStart")
     charging_schedule: ChargingSchedule | UnsetType = field(default=UNSET, name="chargingSchedule")
 
@@ -421,8 +422,8 @@ class GetDiagnosticsRequest(Struct, kw_only=True, omit_defaults=True, forbid_unk
     """
 
     location: str = field(name="location")
-    retries: int | UnsetType = field(default=UNSET, name="retries")
-    retry_interval: int | UnsetType = field(default=UNSET, name="retryInterval")
+    retries: Int32 | UnsetType = field(default=UNSET, name="retries")
+    retry_interval: Int32 | UnsetType = field(default=UNSET, name="retryInterval")
     start_time: DateTime | UnsetType = field(default=UNSET, name="startTime")
     stop_time: DateTime | UnsetType = field(default=UNSET, name="stopTime")
 
@@ -464,7 +465,7 @@ class GetLocalListVersionResponse(Struct, kw_only=True, omit_defaults=True, forb
     ``GetLocalListVersion`` response payload (schema ``GetLocalListVersionResponse.json``).
     """
 
-    list_version: int = field(name="listVersion")
+    list_version: Int32 = field(name="listVersion")
 
 
 class GetLogRequest(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
@@ -539,9 +540,9 @@ class MeterValuesRequest(Struct, kw_only=True, omit_defaults=True, forbid_unknow
     ``MeterValues`` request payload (schema ``MeterValues.json``).
     """
 
-    connector_id: int = field(name="connectorId")
+    connector_id: Int32 = field(name="connectorId")
     meter_value: Annotated[list[MeterValue], Meta(min_length=1)] = field(name="meterValue")
-    transaction_id: int | UnsetType = field(default=UNSET, name="transactionId")
+    transaction_id: Int32 | UnsetType = field(default=UNSET, name="transactionId")
 
 
 class MeterValuesResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
@@ -556,7 +557,7 @@ class RemoteStartTransactionRequest(Struct, kw_only=True, omit_defaults=True, fo
     """
 
     id_tag: String20 = field(name="idTag")
-    connector_id: int | UnsetType = field(default=UNSET, name="connectorId")
+    connector_id: Int32 | UnsetType = field(default=UNSET, name="connectorId")
     charging_profile: ChargingProfile | UnsetType = field(default=UNSET, name="chargingProfile")
 
 
@@ -574,7 +575,7 @@ class RemoteStopTransactionRequest(Struct, kw_only=True, omit_defaults=True, for
     ``RemoteStopTransaction`` request payload (schema ``RemoteStopTransaction.json``).
     """
 
-    transaction_id: int = field(name="transactionId")
+    transaction_id: Int32 = field(name="transactionId")
 
 
 class RemoteStopTransactionResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
@@ -590,10 +591,10 @@ class ReserveNowRequest(Struct, kw_only=True, omit_defaults=True, forbid_unknown
     ``ReserveNow`` request payload (schema ``ReserveNow.json``).
     """
 
-    connector_id: int = field(name="connectorId")
+    connector_id: Int32 = field(name="connectorId")
     expiry_date: DateTime = field(name="expiryDate")
     id_tag: String20 = field(name="idTag")
-    reservation_id: int = field(name="reservationId")
+    reservation_id: Int32 = field(name="reservationId")
     parent_id_tag: String20 | UnsetType = field(default=UNSET, name="parentIdTag")
 
 
@@ -643,7 +644,7 @@ class SendLocalListRequest(Struct, kw_only=True, omit_defaults=True, forbid_unkn
     ``SendLocalList`` request payload (schema ``SendLocalList.json``).
     """
 
-    list_version: int = field(name="listVersion")
+    list_version: Int32 = field(name="listVersion")
     update_type: UpdateType = field(name="updateType")
     local_authorization_list: list[AuthorizationData] | UnsetType = field(default=UNSET, name="localAuthorizationList")
 
@@ -661,7 +662,7 @@ class SetChargingProfileRequest(Struct, kw_only=True, omit_defaults=True, forbid
     ``SetChargingProfile`` request payload (schema ``SetChargingProfile.json``).
     """
 
-    connector_id: int = field(name="connectorId")
+    connector_id: Int32 = field(name="connectorId")
     cs_charging_profiles: ChargingProfile = field(name="csChargingProfiles")
 
 
@@ -730,11 +731,11 @@ class StartTransactionRequest(Struct, kw_only=True, omit_defaults=True, forbid_u
     ``StartTransaction`` request payload (schema ``StartTransaction.json``).
     """
 
-    connector_id: int = field(name="connectorId")
+    connector_id: Int32 = field(name="connectorId")
     id_tag: String20 = field(name="idTag")
-    meter_start: int = field(name="meterStart")
+    meter_start: Int32 = field(name="meterStart")
     timestamp: DateTime = field(name="timestamp")
-    reservation_id: int | UnsetType = field(default=UNSET, name="reservationId")
+    reservation_id: Int32 | UnsetType = field(default=UNSET, name="reservationId")
 
 
 class StartTransactionResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
@@ -743,7 +744,7 @@ class StartTransactionResponse(Struct, kw_only=True, omit_defaults=True, forbid_
     """
 
     id_tag_info: IdTagInfo = field(name="idTagInfo")
-    transaction_id: int = field(name="transactionId")
+    transaction_id: Int32 = field(name="transactionId")
 
 
 class StatusNotificationRequest(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
@@ -751,7 +752,7 @@ class StatusNotificationRequest(Struct, kw_only=True, omit_defaults=True, forbid
     ``StatusNotification`` request payload (schema ``StatusNotification.json``).
     """
 
-    connector_id: int = field(name="connectorId")
+    connector_id: Int32 = field(name="connectorId")
     error_code: ChargePointErrorCode = field(name="errorCode")
     status: ChargePointStatus = field(name="status")
     info: String50 | UnsetType = field(default=UNSET, name="info")
@@ -771,9 +772,9 @@ class StopTransactionRequest(Struct, kw_only=True, omit_defaults=True, forbid_un
     ``StopTransaction`` request payload (schema ``StopTransaction.json``).
     """
 
-    meter_stop: int = field(name="meterStop")
+    meter_stop: Int32 = field(name="meterStop")
     timestamp: DateTime = field(name="timestamp")
-    transaction_id: int = field(name="transactionId")
+    transaction_id: Int32 = field(name="transactionId")
     id_tag: String20 | UnsetType = field(default=UNSET, name="idTag")
     reason: Reason | UnsetType = field(default=UNSET, name="reason")
     transaction_data: list[MeterValue_StopTransaction] | UnsetType = field(default=UNSET, name="transactionData")
@@ -793,7 +794,7 @@ class TriggerMessageRequest(Struct, kw_only=True, omit_defaults=True, forbid_unk
     """
 
     requested_message: MessageTrigger = field(name="requestedMessage")
-    connector_id: int | UnsetType = field(default=UNSET, name="connectorId")
+    connector_id: Int32 | UnsetType = field(default=UNSET, name="connectorId")
 
 
 class TriggerMessageResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
@@ -809,7 +810,7 @@ class UnlockConnectorRequest(Struct, kw_only=True, omit_defaults=True, forbid_un
     ``UnlockConnector`` request payload (schema ``UnlockConnector.json``).
     """
 
-    connector_id: int = field(name="connectorId")
+    connector_id: Int32 = field(name="connectorId")
 
 
 class UnlockConnectorResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
@@ -827,8 +828,8 @@ class UpdateFirmwareRequest(Struct, kw_only=True, omit_defaults=True, forbid_unk
 
     location: str = field(name="location")
     retrieve_date: DateTime = field(name="retrieveDate")
-    retries: int | UnsetType = field(default=UNSET, name="retries")
-    retry_interval: int | UnsetType = field(default=UNSET, name="retryInterval")
+    retries: Int32 | UnsetType = field(default=UNSET, name="retries")
+    retry_interval: Int32 | UnsetType = field(default=UNSET, name="retryInterval")
 
 
 class UpdateFirmwareResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):

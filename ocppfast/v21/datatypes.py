@@ -286,8 +286,8 @@ __all__ = [
 # RFC 3339 section 5.6 date-time, as the schemas' format: date-time (QUIRKS Q2).
 RFC3339_PATTERN = '\\A(?!0000)(?:[0-9]{4}-(?:(?:0[13578]|1[02])-(?:0[1-9]|[12][0-9]|3[01])|(?:0[469]|11)-(?:0[1-9]|[12][0-9]|30)|02-(?:0[1-9]|1[0-9]|2[0-8]))|(?:[0-9]{2}(?:0[48]|[2468][048]|[13579][26])|(?:[02468][048]|[13579][26])00)-02-29)[Tt](?:[01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](?:\\.[0-9]+)?(?:[Zz]|[+-](?:[01][0-9]|2[0-3]):[0-5][0-9])\\Z'
 DateTime = Annotated[str, Meta(pattern=RFC3339_PATTERN, description="RFC 3339 date-time")]
-# Draft-06 integer: 1.0 is an integer too (QUIRKS Q1).
-Integer = int | Annotated[float, Meta(multiple_of=1)]
+# Draft-06 integer: 1.0 is an integer too (QUIRKS Q1); 32-bit (QUIRKS Q15).
+Integer = Annotated[int, Meta(ge=-2147483648, le=2147483647)] | Annotated[float, Meta(ge=-2147483648, le=2147483647, multiple_of=1)]
 String3 = Annotated[str, Meta(max_length=3)]
 String6 = Annotated[str, Meta(max_length=6)]
 String8 = Annotated[str, Meta(max_length=8)]
@@ -346,8 +346,8 @@ class StatusInfoType(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fi
 class PeriodicEventStreamParamsType(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
     """``PeriodicEventStreamParamsType``."""
 
-    interval: Annotated[int, Meta(ge=0)] | Annotated[float, Meta(ge=0, multiple_of=1)] | UnsetType = field(default=UNSET, name="interval")
-    values: Annotated[int, Meta(ge=0)] | Annotated[float, Meta(ge=0, multiple_of=1)] | UnsetType = field(default=UNSET, name="values")
+    interval: Annotated[int, Meta(ge=0, le=2147483647)] | Annotated[float, Meta(ge=0, le=2147483647, multiple_of=1)] | UnsetType = field(default=UNSET, name="interval")
+    values: Annotated[int, Meta(ge=0, le=2147483647)] | Annotated[float, Meta(ge=0, le=2147483647, multiple_of=1)] | UnsetType = field(default=UNSET, name="values")
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
@@ -411,7 +411,7 @@ class IdTokenInfoType(Struct, kw_only=True, omit_defaults=True, forbid_unknown_f
     group_id_token: IdTokenType | UnsetType = field(default=UNSET, name="groupIdToken")
     language1: String8 | UnsetType = field(default=UNSET, name="language1")
     language2: String8 | UnsetType = field(default=UNSET, name="language2")
-    evse_id: Annotated[list[Annotated[int, Meta(ge=0)] | Annotated[float, Meta(ge=0, multiple_of=1)]], Meta(min_length=1)] | UnsetType = field(default=UNSET, name="evseId")
+    evse_id: Annotated[list[Annotated[int, Meta(ge=0, le=2147483647)] | Annotated[float, Meta(ge=0, le=2147483647, multiple_of=1)]], Meta(min_length=1)] | UnsetType = field(default=UNSET, name="evseId")
     personal_message: MessageContentType | UnsetType = field(default=UNSET, name="personalMessage")
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
@@ -475,7 +475,7 @@ class TaxRateType(Struct, kw_only=True, omit_defaults=True, forbid_unknown_field
 
     type: String20 = field(name="type")
     tax: float = field(name="tax")
-    stack: Annotated[int, Meta(ge=0)] | Annotated[float, Meta(ge=0, multiple_of=1)] | UnsetType = field(default=UNSET, name="stack")
+    stack: Annotated[int, Meta(ge=0, le=2147483647)] | Annotated[float, Meta(ge=0, le=2147483647, multiple_of=1)] | UnsetType = field(default=UNSET, name="stack")
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
@@ -590,7 +590,7 @@ class TariffType(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields
 class BatteryDataType(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
     """``BatteryDataType``."""
 
-    evse_id: Annotated[int, Meta(ge=0)] | Annotated[float, Meta(ge=0, multiple_of=1)] = field(name="evseId")
+    evse_id: Annotated[int, Meta(ge=0, le=2147483647)] | Annotated[float, Meta(ge=0, le=2147483647, multiple_of=1)] = field(name="evseId")
     serial_number: String50 = field(name="serialNumber")
     soc: Annotated[float, Meta(ge=0.0, le=100.0)] = field(name="soC")
     soh: Annotated[float, Meta(ge=0.0, le=100.0)] = field(name="soH")
@@ -628,8 +628,8 @@ class EVSEType(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=T
     Electric Vehicle Supply Equipment
     """
 
-    id: Annotated[int, Meta(ge=0)] | Annotated[float, Meta(ge=0, multiple_of=1)] = field(name="id")
-    connector_id: Annotated[int, Meta(ge=0)] | Annotated[float, Meta(ge=0, multiple_of=1)] | UnsetType = field(default=UNSET, name="connectorId")
+    id: Annotated[int, Meta(ge=0, le=2147483647)] | Annotated[float, Meta(ge=0, le=2147483647, multiple_of=1)] = field(name="id")
+    connector_id: Annotated[int, Meta(ge=0, le=2147483647)] | Annotated[float, Meta(ge=0, le=2147483647, multiple_of=1)] | UnsetType = field(default=UNSET, name="connectorId")
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
@@ -639,9 +639,9 @@ class ClearChargingProfileType(Struct, kw_only=True, omit_defaults=True, forbid_
     ClearChargingProfileRequest.
     """
 
-    evse_id: Annotated[int, Meta(ge=0)] | Annotated[float, Meta(ge=0, multiple_of=1)] | UnsetType = field(default=UNSET, name="evseId")
+    evse_id: Annotated[int, Meta(ge=0, le=2147483647)] | Annotated[float, Meta(ge=0, le=2147483647, multiple_of=1)] | UnsetType = field(default=UNSET, name="evseId")
     charging_profile_purpose: ChargingProfilePurposeEnumType | UnsetType = field(default=UNSET, name="chargingProfilePurpose")
-    stack_level: Annotated[int, Meta(ge=0)] | Annotated[float, Meta(ge=0, multiple_of=1)] | UnsetType = field(default=UNSET, name="stackLevel")
+    stack_level: Annotated[int, Meta(ge=0, le=2147483647)] | Annotated[float, Meta(ge=0, le=2147483647, multiple_of=1)] | UnsetType = field(default=UNSET, name="stackLevel")
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
@@ -658,7 +658,7 @@ class ClearMonitoringResultType(Struct, kw_only=True, omit_defaults=True, forbid
     """``ClearMonitoringResultType``."""
 
     status: ClearMonitoringStatusEnumType = field(name="status")
-    id: Annotated[int, Meta(ge=0)] | Annotated[float, Meta(ge=0, multiple_of=1)] = field(name="id")
+    id: Annotated[int, Meta(ge=0, le=2147483647)] | Annotated[float, Meta(ge=0, le=2147483647, multiple_of=1)] = field(name="id")
     status_info: StatusInfoType | UnsetType = field(default=UNSET, name="statusInfo")
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
@@ -703,7 +703,7 @@ class ChargingProfileCriterionType(Struct, kw_only=True, omit_defaults=True, for
     """
 
     charging_profile_purpose: ChargingProfilePurposeEnumType | UnsetType = field(default=UNSET, name="chargingProfilePurpose")
-    stack_level: Annotated[int, Meta(ge=0)] | Annotated[float, Meta(ge=0, multiple_of=1)] | UnsetType = field(default=UNSET, name="stackLevel")
+    stack_level: Annotated[int, Meta(ge=0, le=2147483647)] | Annotated[float, Meta(ge=0, le=2147483647, multiple_of=1)] | UnsetType = field(default=UNSET, name="stackLevel")
     charging_profile_id: Annotated[list[Integer], Meta(min_length=1)] | UnsetType = field(default=UNSET, name="chargingProfileId")
     charging_limit_source: Annotated[list[String20], Meta(min_length=1, max_length=4)] | UnsetType = field(default=UNSET, name="chargingLimitSource")
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
@@ -764,7 +764,7 @@ class ChargingSchedulePeriodType(Struct, kw_only=True, omit_defaults=True, forbi
 class CompositeScheduleType(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
     """``CompositeScheduleType``."""
 
-    evse_id: Annotated[int, Meta(ge=0)] | Annotated[float, Meta(ge=0, multiple_of=1)] = field(name="evseId")
+    evse_id: Annotated[int, Meta(ge=0, le=2147483647)] | Annotated[float, Meta(ge=0, le=2147483647, multiple_of=1)] = field(name="evseId")
     duration: Integer = field(name="duration")
     schedule_start: DateTime = field(name="scheduleStart")
     charging_rate_unit: ChargingRateUnitEnumType = field(name="chargingRateUnit")
@@ -826,9 +826,9 @@ class ComponentVariableType(Struct, kw_only=True, omit_defaults=True, forbid_unk
 class ConstantStreamDataType(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
     """``ConstantStreamDataType``."""
 
-    id: Annotated[int, Meta(ge=0)] | Annotated[float, Meta(ge=0, multiple_of=1)] = field(name="id")
+    id: Annotated[int, Meta(ge=0, le=2147483647)] | Annotated[float, Meta(ge=0, le=2147483647, multiple_of=1)] = field(name="id")
     params: PeriodicEventStreamParamsType = field(name="params")
-    variable_monitoring_id: Annotated[int, Meta(ge=0)] | Annotated[float, Meta(ge=0, multiple_of=1)] = field(name="variableMonitoringId")
+    variable_monitoring_id: Annotated[int, Meta(ge=0, le=2147483647)] | Annotated[float, Meta(ge=0, le=2147483647, multiple_of=1)] = field(name="variableMonitoringId")
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
@@ -840,7 +840,7 @@ class TariffAssignmentType(Struct, kw_only=True, omit_defaults=True, forbid_unkn
     tariff_id: String60 = field(name="tariffId")
     tariff_kind: TariffKindEnumType = field(name="tariffKind")
     valid_from: DateTime | UnsetType = field(default=UNSET, name="validFrom")
-    evse_ids: Annotated[list[Annotated[int, Meta(ge=0)] | Annotated[float, Meta(ge=0, multiple_of=1)]], Meta(min_length=1)] | UnsetType = field(default=UNSET, name="evseIds")
+    evse_ids: Annotated[list[Annotated[int, Meta(ge=0, le=2147483647)] | Annotated[float, Meta(ge=0, le=2147483647, multiple_of=1)]], Meta(min_length=1)] | UnsetType = field(default=UNSET, name="evseIds")
     id_tokens: Annotated[list[String255], Meta(min_length=1)] | UnsetType = field(default=UNSET, name="idTokens")
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
@@ -968,7 +968,7 @@ class SalesTariffEntryType(Struct, kw_only=True, omit_defaults=True, forbid_unkn
     """``SalesTariffEntryType``."""
 
     relative_time_interval: RelativeTimeIntervalType = field(name="relativeTimeInterval")
-    e_price_level: Annotated[int, Meta(ge=0)] | Annotated[float, Meta(ge=0, multiple_of=1)] | UnsetType = field(default=UNSET, name="ePriceLevel")
+    e_price_level: Annotated[int, Meta(ge=0, le=2147483647)] | Annotated[float, Meta(ge=0, le=2147483647, multiple_of=1)] | UnsetType = field(default=UNSET, name="ePriceLevel")
     consumption_cost: Annotated[list[ConsumptionCostType], Meta(min_length=1, max_length=3)] | UnsetType = field(default=UNSET, name="consumptionCost")
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
@@ -979,10 +979,10 @@ class SalesTariffType(Struct, kw_only=True, omit_defaults=True, forbid_unknown_f
     dataTypes from &lt;&lt;ref-ISOIEC15118-2,ISO 15118-2&gt;&gt;.
     """
 
-    id: Annotated[int, Meta(ge=0)] | Annotated[float, Meta(ge=0, multiple_of=1)] = field(name="id")
+    id: Annotated[int, Meta(ge=0, le=2147483647)] | Annotated[float, Meta(ge=0, le=2147483647, multiple_of=1)] = field(name="id")
     sales_tariff_entry: Annotated[list[SalesTariffEntryType], Meta(min_length=1, max_length=1024)] = field(name="salesTariffEntry")
     sales_tariff_description: String32 | UnsetType = field(default=UNSET, name="salesTariffDescription")
-    num_e_price_levels: Annotated[int, Meta(ge=0)] | Annotated[float, Meta(ge=0, multiple_of=1)] | UnsetType = field(default=UNSET, name="numEPriceLevels")
+    num_e_price_levels: Annotated[int, Meta(ge=0, le=2147483647)] | Annotated[float, Meta(ge=0, le=2147483647, multiple_of=1)] | UnsetType = field(default=UNSET, name="numEPriceLevels")
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
@@ -1004,7 +1004,7 @@ class PriceRuleType(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fie
     energy_fee: RationalNumberType = field(name="energyFee")
     power_range_start: RationalNumberType = field(name="powerRangeStart")
     parking_fee_period: Integer | UnsetType = field(default=UNSET, name="parkingFeePeriod")
-    carbon_dioxide_emission: Annotated[int, Meta(ge=0)] | Annotated[float, Meta(ge=0, multiple_of=1)] | UnsetType = field(default=UNSET, name="carbonDioxideEmission")
+    carbon_dioxide_emission: Annotated[int, Meta(ge=0, le=2147483647)] | Annotated[float, Meta(ge=0, le=2147483647, multiple_of=1)] | UnsetType = field(default=UNSET, name="carbonDioxideEmission")
     renewable_generation_percentage: Annotated[int, Meta(ge=0, le=100)] | Annotated[float, Meta(ge=0, le=100, multiple_of=1)] | UnsetType = field(default=UNSET, name="renewableGenerationPercentage")
     parking_fee: RationalNumberType | UnsetType = field(default=UNSET, name="parkingFee")
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
@@ -1025,7 +1025,7 @@ class TaxRuleType(Struct, kw_only=True, omit_defaults=True, forbid_unknown_field
     Part of ISO 15118-20 price schedule.
     """
 
-    tax_rule_id: Annotated[int, Meta(ge=0)] | Annotated[float, Meta(ge=0, multiple_of=1)] = field(name="taxRuleID")
+    tax_rule_id: Annotated[int, Meta(ge=0, le=2147483647)] | Annotated[float, Meta(ge=0, le=2147483647, multiple_of=1)] = field(name="taxRuleID")
     applies_to_energy_fee: bool = field(name="appliesToEnergyFee")
     applies_to_parking_fee: bool = field(name="appliesToParkingFee")
     applies_to_overstay_fee: bool = field(name="appliesToOverstayFee")
@@ -1080,7 +1080,7 @@ class AbsolutePriceScheduleType(Struct, kw_only=True, omit_defaults=True, forbid
     """
 
     time_anchor: DateTime = field(name="timeAnchor")
-    price_schedule_id: Annotated[int, Meta(ge=0)] | Annotated[float, Meta(ge=0, multiple_of=1)] = field(name="priceScheduleID")
+    price_schedule_id: Annotated[int, Meta(ge=0, le=2147483647)] | Annotated[float, Meta(ge=0, le=2147483647, multiple_of=1)] = field(name="priceScheduleID")
     currency: String3 = field(name="currency")
     language: String8 = field(name="language")
     price_algorithm: String2000 = field(name="priceAlgorithm")
@@ -1100,7 +1100,7 @@ class PriceLevelScheduleEntryType(Struct, kw_only=True, omit_defaults=True, forb
     """
 
     duration: Integer = field(name="duration")
-    price_level: Annotated[int, Meta(ge=0)] | Annotated[float, Meta(ge=0, multiple_of=1)] = field(name="priceLevel")
+    price_level: Annotated[int, Meta(ge=0, le=2147483647)] | Annotated[float, Meta(ge=0, le=2147483647, multiple_of=1)] = field(name="priceLevel")
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
@@ -1114,8 +1114,8 @@ class PriceLevelScheduleType(Struct, kw_only=True, omit_defaults=True, forbid_un
 
     price_level_schedule_entries: Annotated[list[PriceLevelScheduleEntryType], Meta(min_length=1, max_length=100)] = field(name="priceLevelScheduleEntries")
     time_anchor: DateTime = field(name="timeAnchor")
-    price_schedule_id: Annotated[int, Meta(ge=0)] | Annotated[float, Meta(ge=0, multiple_of=1)] = field(name="priceScheduleId")
-    number_of_price_levels: Annotated[int, Meta(ge=0)] | Annotated[float, Meta(ge=0, multiple_of=1)] = field(name="numberOfPriceLevels")
+    price_schedule_id: Annotated[int, Meta(ge=0, le=2147483647)] | Annotated[float, Meta(ge=0, le=2147483647, multiple_of=1)] = field(name="priceScheduleId")
+    number_of_price_levels: Annotated[int, Meta(ge=0, le=2147483647)] | Annotated[float, Meta(ge=0, le=2147483647, multiple_of=1)] = field(name="numberOfPriceLevels")
     price_schedule_description: String32 | UnsetType = field(default=UNSET, name="priceScheduleDescription")
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
@@ -1141,10 +1141,10 @@ class ChargingScheduleType(Struct, kw_only=True, omit_defaults=True, forbid_unkn
     duration: Integer | UnsetType = field(default=UNSET, name="duration")
     min_charging_rate: float | UnsetType = field(default=UNSET, name="minChargingRate")
     power_tolerance: float | UnsetType = field(default=UNSET, name="powerTolerance")
-    signature_id: Annotated[int, Meta(ge=0)] | Annotated[float, Meta(ge=0, multiple_of=1)] | UnsetType = field(default=UNSET, name="signatureId")
+    signature_id: Annotated[int, Meta(ge=0, le=2147483647)] | Annotated[float, Meta(ge=0, le=2147483647, multiple_of=1)] | UnsetType = field(default=UNSET, name="signatureId")
     digest_value: String88 | UnsetType = field(default=UNSET, name="digestValue")
     use_local_time: bool | UnsetType = field(default=UNSET, name="useLocalTime")
-    randomized_delay: Annotated[int, Meta(ge=0)] | Annotated[float, Meta(ge=0, multiple_of=1)] | UnsetType = field(default=UNSET, name="randomizedDelay")
+    randomized_delay: Annotated[int, Meta(ge=0, le=2147483647)] | Annotated[float, Meta(ge=0, le=2147483647, multiple_of=1)] | UnsetType = field(default=UNSET, name="randomizedDelay")
     sales_tariff: SalesTariffType | UnsetType = field(default=UNSET, name="salesTariff")
     absolute_price_schedule: AbsolutePriceScheduleType | UnsetType = field(default=UNSET, name="absolutePriceSchedule")
     price_level_schedule: PriceLevelScheduleType | UnsetType = field(default=UNSET, name="priceLevelSchedule")
@@ -1156,7 +1156,7 @@ class MessageInfoType(Struct, kw_only=True, omit_defaults=True, forbid_unknown_f
     Contains message details, for a message to be displayed on a Charging Station.
     """
 
-    id: Annotated[int, Meta(ge=0)] | Annotated[float, Meta(ge=0, multiple_of=1)] = field(name="id")
+    id: Annotated[int, Meta(ge=0, le=2147483647)] | Annotated[float, Meta(ge=0, le=2147483647, multiple_of=1)] = field(name="id")
     priority: MessagePriorityEnumType = field(name="priority")
     message: MessageContentType = field(name="message")
     display: ComponentType | UnsetType = field(default=UNSET, name="display")
@@ -1376,20 +1376,20 @@ class EventDataType(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fie
     Class to report an event notification for a component-variable.
     """
 
-    event_id: Annotated[int, Meta(ge=0)] | Annotated[float, Meta(ge=0, multiple_of=1)] = field(name="eventId")
+    event_id: Annotated[int, Meta(ge=0, le=2147483647)] | Annotated[float, Meta(ge=0, le=2147483647, multiple_of=1)] = field(name="eventId")
     timestamp: DateTime = field(name="timestamp")
     trigger: EventTriggerEnumType = field(name="trigger")
     actual_value: String2500 = field(name="actualValue")
     component: ComponentType = field(name="component")
     event_notification_type: EventNotificationEnumType = field(name="eventNotificationType")
     variable: VariableType = field(name="variable")
-    cause: Annotated[int, Meta(ge=0)] | Annotated[float, Meta(ge=0, multiple_of=1)] | UnsetType = field(default=UNSET, name="cause")
+    cause: Annotated[int, Meta(ge=0, le=2147483647)] | Annotated[float, Meta(ge=0, le=2147483647, multiple_of=1)] | UnsetType = field(default=UNSET, name="cause")
     tech_code: String50 | UnsetType = field(default=UNSET, name="techCode")
     tech_info: String500 | UnsetType = field(default=UNSET, name="techInfo")
     cleared: bool | UnsetType = field(default=UNSET, name="cleared")
     transaction_id: String36 | UnsetType = field(default=UNSET, name="transactionId")
-    variable_monitoring_id: Annotated[int, Meta(ge=0)] | Annotated[float, Meta(ge=0, multiple_of=1)] | UnsetType = field(default=UNSET, name="variableMonitoringId")
-    severity: Annotated[int, Meta(ge=0)] | Annotated[float, Meta(ge=0, multiple_of=1)] | UnsetType = field(default=UNSET, name="severity")
+    variable_monitoring_id: Annotated[int, Meta(ge=0, le=2147483647)] | Annotated[float, Meta(ge=0, le=2147483647, multiple_of=1)] | UnsetType = field(default=UNSET, name="variableMonitoringId")
+    severity: Annotated[int, Meta(ge=0, le=2147483647)] | Annotated[float, Meta(ge=0, le=2147483647, multiple_of=1)] | UnsetType = field(default=UNSET, name="severity")
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
@@ -1398,11 +1398,11 @@ class VariableMonitoringType(Struct, kw_only=True, omit_defaults=True, forbid_un
     A monitoring setting for a variable.
     """
 
-    id: Annotated[int, Meta(ge=0)] | Annotated[float, Meta(ge=0, multiple_of=1)] = field(name="id")
+    id: Annotated[int, Meta(ge=0, le=2147483647)] | Annotated[float, Meta(ge=0, le=2147483647, multiple_of=1)] = field(name="id")
     transaction: bool = field(name="transaction")
     value: float = field(name="value")
     type: MonitorEnumType = field(name="type")
-    severity: Annotated[int, Meta(ge=0)] | Annotated[float, Meta(ge=0, multiple_of=1)] = field(name="severity")
+    severity: Annotated[int, Meta(ge=0, le=2147483647)] | Annotated[float, Meta(ge=0, le=2147483647, multiple_of=1)] = field(name="severity")
     event_notification_type: EventNotificationEnumType = field(name="eventNotificationType")
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
@@ -1449,7 +1449,7 @@ class VariableCharacteristicsType(Struct, kw_only=True, omit_defaults=True, forb
     unit: String16 | UnsetType = field(default=UNSET, name="unit")
     min_limit: float | UnsetType = field(default=UNSET, name="minLimit")
     max_limit: float | UnsetType = field(default=UNSET, name="maxLimit")
-    max_elements: Annotated[int, Meta(ge=1)] | Annotated[float, Meta(ge=1, multiple_of=1)] | UnsetType = field(default=UNSET, name="maxElements")
+    max_elements: Annotated[int, Meta(ge=1, le=2147483647)] | Annotated[float, Meta(ge=1, le=2147483647, multiple_of=1)] | UnsetType = field(default=UNSET, name="maxElements")
     values_list: String1000 | UnsetType = field(default=UNSET, name="valuesList")
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
@@ -1510,7 +1510,7 @@ class ChargingProfileType(Struct, kw_only=True, omit_defaults=True, forbid_unkno
     """
 
     id: Integer = field(name="id")
-    stack_level: Annotated[int, Meta(ge=0)] | Annotated[float, Meta(ge=0, multiple_of=1)] = field(name="stackLevel")
+    stack_level: Annotated[int, Meta(ge=0, le=2147483647)] | Annotated[float, Meta(ge=0, le=2147483647, multiple_of=1)] = field(name="stackLevel")
     charging_profile_purpose: ChargingProfilePurposeEnumType = field(name="chargingProfilePurpose")
     charging_profile_kind: ChargingProfileKindEnumType = field(name="chargingProfileKind")
     charging_schedule: Annotated[list[ChargingScheduleType], Meta(min_length=1, max_length=3)] = field(name="chargingSchedule")
@@ -1566,7 +1566,7 @@ class DERCurveType(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fiel
     """``DERCurveType``."""
 
     curve_data: Annotated[list[DERCurvePointsType], Meta(min_length=1, max_length=10)] = field(name="curveData")
-    priority: Annotated[int, Meta(ge=0)] | Annotated[float, Meta(ge=0, multiple_of=1)] = field(name="priority")
+    priority: Annotated[int, Meta(ge=0, le=2147483647)] | Annotated[float, Meta(ge=0, le=2147483647, multiple_of=1)] = field(name="priority")
     y_unit: DERUnitEnumType = field(name="yUnit")
     hysteresis: HysteresisType | UnsetType = field(default=UNSET, name="hysteresis")
     reactive_power_params: ReactivePowerParamsType | UnsetType = field(default=UNSET, name="reactivePowerParams")
@@ -1591,7 +1591,7 @@ class DERCurveGetType(Struct, kw_only=True, omit_defaults=True, forbid_unknown_f
 class EnterServiceType(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
     """``EnterServiceType``."""
 
-    priority: Annotated[int, Meta(ge=0)] | Annotated[float, Meta(ge=0, multiple_of=1)] = field(name="priority")
+    priority: Annotated[int, Meta(ge=0, le=2147483647)] | Annotated[float, Meta(ge=0, le=2147483647, multiple_of=1)] = field(name="priority")
     high_voltage: float = field(name="highVoltage")
     low_voltage: float = field(name="lowVoltage")
     high_freq: float = field(name="highFreq")
@@ -1613,7 +1613,7 @@ class EnterServiceGetType(Struct, kw_only=True, omit_defaults=True, forbid_unkno
 class FixedPFType(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
     """``FixedPFType``."""
 
-    priority: Annotated[int, Meta(ge=0)] | Annotated[float, Meta(ge=0, multiple_of=1)] = field(name="priority")
+    priority: Annotated[int, Meta(ge=0, le=2147483647)] | Annotated[float, Meta(ge=0, le=2147483647, multiple_of=1)] = field(name="priority")
     displacement: float = field(name="displacement")
     excitation: bool = field(name="excitation")
     start_time: DateTime | UnsetType = field(default=UNSET, name="startTime")
@@ -1634,7 +1634,7 @@ class FixedPFGetType(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fi
 class FixedVarType(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
     """``FixedVarType``."""
 
-    priority: Annotated[int, Meta(ge=0)] | Annotated[float, Meta(ge=0, multiple_of=1)] = field(name="priority")
+    priority: Annotated[int, Meta(ge=0, le=2147483647)] | Annotated[float, Meta(ge=0, le=2147483647, multiple_of=1)] = field(name="priority")
     setpoint: float = field(name="setpoint")
     unit: DERUnitEnumType = field(name="unit")
     start_time: DateTime | UnsetType = field(default=UNSET, name="startTime")
@@ -1655,7 +1655,7 @@ class FixedVarGetType(Struct, kw_only=True, omit_defaults=True, forbid_unknown_f
 class FreqDroopType(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
     """``FreqDroopType``."""
 
-    priority: Annotated[int, Meta(ge=0)] | Annotated[float, Meta(ge=0, multiple_of=1)] = field(name="priority")
+    priority: Annotated[int, Meta(ge=0, le=2147483647)] | Annotated[float, Meta(ge=0, le=2147483647, multiple_of=1)] = field(name="priority")
     over_freq: float = field(name="overFreq")
     under_freq: float = field(name="underFreq")
     over_droop: float = field(name="overDroop")
@@ -1679,7 +1679,7 @@ class FreqDroopGetType(Struct, kw_only=True, omit_defaults=True, forbid_unknown_
 class GradientType(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
     """``GradientType``."""
 
-    priority: Annotated[int, Meta(ge=0)] | Annotated[float, Meta(ge=0, multiple_of=1)] = field(name="priority")
+    priority: Annotated[int, Meta(ge=0, le=2147483647)] | Annotated[float, Meta(ge=0, le=2147483647, multiple_of=1)] = field(name="priority")
     gradient: float = field(name="gradient")
     soft_gradient: float = field(name="softGradient")
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
@@ -1696,7 +1696,7 @@ class GradientGetType(Struct, kw_only=True, omit_defaults=True, forbid_unknown_f
 class LimitMaxDischargeType(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
     """``LimitMaxDischargeType``."""
 
-    priority: Annotated[int, Meta(ge=0)] | Annotated[float, Meta(ge=0, multiple_of=1)] = field(name="priority")
+    priority: Annotated[int, Meta(ge=0, le=2147483647)] | Annotated[float, Meta(ge=0, le=2147483647, multiple_of=1)] = field(name="priority")
     pct_max_discharge_power: float | UnsetType = field(default=UNSET, name="pctMaxDischargePower")
     power_monitoring_must_trip: DERCurveType | UnsetType = field(default=UNSET, name="powerMonitoringMustTrip")
     start_time: DateTime | UnsetType = field(default=UNSET, name="startTime")
@@ -1771,7 +1771,7 @@ class NetworkConnectionProfileType(Struct, kw_only=True, omit_defaults=True, for
     ocpp_transport: OCPPTransportEnumType = field(name="ocppTransport")
     message_timeout: Integer = field(name="messageTimeout")
     ocpp_csms_url: String2000 = field(name="ocppCsmsUrl")
-    security_profile: Annotated[int, Meta(ge=0)] | Annotated[float, Meta(ge=0, multiple_of=1)] = field(name="securityProfile")
+    security_profile: Annotated[int, Meta(ge=0, le=2147483647)] | Annotated[float, Meta(ge=0, le=2147483647, multiple_of=1)] = field(name="securityProfile")
     apn: APNType | UnsetType = field(default=UNSET, name="apn")
     ocpp_version: OCPPVersionEnumType | UnsetType = field(default=UNSET, name="ocppVersion")
     identity: String48 | UnsetType = field(default=UNSET, name="identity")
@@ -1787,10 +1787,10 @@ class SetMonitoringDataType(Struct, kw_only=True, omit_defaults=True, forbid_unk
 
     value: float = field(name="value")
     type: MonitorEnumType = field(name="type")
-    severity: Annotated[int, Meta(ge=0)] | Annotated[float, Meta(ge=0, multiple_of=1)] = field(name="severity")
+    severity: Annotated[int, Meta(ge=0, le=2147483647)] | Annotated[float, Meta(ge=0, le=2147483647, multiple_of=1)] = field(name="severity")
     component: ComponentType = field(name="component")
     variable: VariableType = field(name="variable")
-    id: Annotated[int, Meta(ge=0)] | Annotated[float, Meta(ge=0, multiple_of=1)] | UnsetType = field(default=UNSET, name="id")
+    id: Annotated[int, Meta(ge=0, le=2147483647)] | Annotated[float, Meta(ge=0, le=2147483647, multiple_of=1)] | UnsetType = field(default=UNSET, name="id")
     periodic_event_stream: PeriodicEventStreamParamsType | UnsetType = field(default=UNSET, name="periodicEventStream")
     transaction: bool | UnsetType = field(default=UNSET, name="transaction")
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
@@ -1805,8 +1805,8 @@ class SetMonitoringResultType(Struct, kw_only=True, omit_defaults=True, forbid_u
     type: MonitorEnumType = field(name="type")
     component: ComponentType = field(name="component")
     variable: VariableType = field(name="variable")
-    severity: Annotated[int, Meta(ge=0)] | Annotated[float, Meta(ge=0, multiple_of=1)] = field(name="severity")
-    id: Annotated[int, Meta(ge=0)] | Annotated[float, Meta(ge=0, multiple_of=1)] | UnsetType = field(default=UNSET, name="id")
+    severity: Annotated[int, Meta(ge=0, le=2147483647)] | Annotated[float, Meta(ge=0, le=2147483647, multiple_of=1)] = field(name="severity")
+    id: Annotated[int, Meta(ge=0, le=2147483647)] | Annotated[float, Meta(ge=0, le=2147483647, multiple_of=1)] | UnsetType = field(default=UNSET, name="id")
     status_info: StatusInfoType | UnsetType = field(default=UNSET, name="statusInfo")
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 

@@ -371,7 +371,7 @@ class AdjustPeriodicEventStreamRequest(Struct, kw_only=True, omit_defaults=True,
     ``AdjustPeriodicEventStreamRequest.json``).
     """
 
-    id: Annotated[int, Meta(ge=0)] | Annotated[float, Meta(ge=0, multiple_of=1)] = field(name="id")
+    id: Annotated[int, Meta(ge=0, le=2147483647)] | Annotated[float, Meta(ge=0, le=2147483647, multiple_of=1)] = field(name="id")
     params: PeriodicEventStreamParamsType = field(name="params")
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
@@ -457,7 +457,7 @@ class CancelReservationRequest(Struct, kw_only=True, omit_defaults=True, forbid_
     ``CancelReservation`` request payload (schema ``CancelReservationRequest.json``).
     """
 
-    reservation_id: Annotated[int, Meta(ge=0)] | Annotated[float, Meta(ge=0, multiple_of=1)] = field(name="reservationId")
+    reservation_id: Annotated[int, Meta(ge=0, le=2147483647)] | Annotated[float, Meta(ge=0, le=2147483647, multiple_of=1)] = field(name="reservationId")
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
@@ -598,7 +598,7 @@ class ClearDisplayMessageRequest(Struct, kw_only=True, omit_defaults=True, forbi
     ``ClearDisplayMessage`` request payload (schema ``ClearDisplayMessageRequest.json``).
     """
 
-    id: Annotated[int, Meta(ge=0)] | Annotated[float, Meta(ge=0, multiple_of=1)] = field(name="id")
+    id: Annotated[int, Meta(ge=0, le=2147483647)] | Annotated[float, Meta(ge=0, le=2147483647, multiple_of=1)] = field(name="id")
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
@@ -618,7 +618,7 @@ class ClearTariffsRequest(Struct, kw_only=True, omit_defaults=True, forbid_unkno
     """
 
     tariff_ids: Annotated[list[String60], Meta(min_length=1)] | UnsetType = field(default=UNSET, name="tariffIds")
-    evse_id: Annotated[int, Meta(ge=0)] | Annotated[float, Meta(ge=0, multiple_of=1)] | UnsetType = field(default=UNSET, name="evseId")
+    evse_id: Annotated[int, Meta(ge=0, le=2147483647)] | Annotated[float, Meta(ge=0, le=2147483647, multiple_of=1)] | UnsetType = field(default=UNSET, name="evseId")
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
@@ -637,7 +637,7 @@ class ClearVariableMonitoringRequest(Struct, kw_only=True, omit_defaults=True, f
     ``ClearVariableMonitoringRequest.json``).
     """
 
-    id: Annotated[list[Annotated[int, Meta(ge=0)] | Annotated[float, Meta(ge=0, multiple_of=1)]], Meta(min_length=1)] = field(name="id")
+    id: Annotated[list[Annotated[int, Meta(ge=0, le=2147483647)] | Annotated[float, Meta(ge=0, le=2147483647, multiple_of=1)]], Meta(min_length=1)] = field(name="id")
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
@@ -657,7 +657,7 @@ class ClearedChargingLimitRequest(Struct, kw_only=True, omit_defaults=True, forb
     """
 
     charging_limit_source: String20 = field(name="chargingLimitSource")
-    evse_id: Annotated[int, Meta(ge=0)] | Annotated[float, Meta(ge=0, multiple_of=1)] | UnsetType = field(default=UNSET, name="evseId")
+    evse_id: Annotated[int, Meta(ge=0, le=2147483647)] | Annotated[float, Meta(ge=0, le=2147483647, multiple_of=1)] | UnsetType = field(default=UNSET, name="evseId")
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
@@ -675,7 +675,7 @@ class ClosePeriodicEventStreamRequest(Struct, kw_only=True, omit_defaults=True, 
     ``ClosePeriodicEventStreamRequest.json``).
     """
 
-    id: Annotated[int, Meta(ge=0)] | Annotated[float, Meta(ge=0, multiple_of=1)] = field(name="id")
+    id: Annotated[int, Meta(ge=0, le=2147483647)] | Annotated[float, Meta(ge=0, le=2147483647, multiple_of=1)] = field(name="id")
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
@@ -711,7 +711,7 @@ class CustomerInformationRequest(Struct, kw_only=True, omit_defaults=True, forbi
     ``CustomerInformation`` request payload (schema ``CustomerInformationRequest.json``).
     """
 
-    request_id: Annotated[int, Meta(ge=0)] | Annotated[float, Meta(ge=0, multiple_of=1)] = field(name="requestId")
+    request_id: Annotated[int, Meta(ge=0, le=2147483647)] | Annotated[float, Meta(ge=0, le=2147483647, multiple_of=1)] = field(name="requestId")
     report: bool = field(name="report")
     clear: bool = field(name="clear")
     customer_certificate: CertificateHashDataType | UnsetType = field(default=UNSET, name="customerCertificate")
@@ -800,7 +800,7 @@ class Get15118EVCertificateRequest(Struct, kw_only=True, omit_defaults=True, for
     iso15118_schema_version: String50 = field(name="iso15118SchemaVersion")
     action: CertificateActionEnumType = field(name="action")
     exi_request: String11000 = field(name="exiRequest")
-    maximum_contract_certificate_chains: Annotated[int, Meta(ge=0)] | Annotated[float, Meta(ge=0, multiple_of=1)] | UnsetType = field(default=UNSET, name="maximumContractCertificateChains")
+    maximum_contract_certificate_chains: Annotated[int, Meta(ge=0, le=2147483647)] | Annotated[float, Meta(ge=0, le=2147483647, multiple_of=1)] | UnsetType = field(default=UNSET, name="maximumContractCertificateChains")
     prioritized_emaids: Annotated[list[String255], Meta(min_length=1, max_length=8)] | UnsetType = field(default=UNSET, name="prioritizedEMAIDs")
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
@@ -813,7 +813,7 @@ class Get15118EVCertificateResponse(Struct, kw_only=True, omit_defaults=True, fo
     status: Iso15118EVCertificateStatusEnumType = field(name="status")
     exi_response: String17000 = field(name="exiResponse")
     status_info: StatusInfoType | UnsetType = field(default=UNSET, name="statusInfo")
-    remaining_contracts: Annotated[int, Meta(ge=0)] | Annotated[float, Meta(ge=0, multiple_of=1)] | UnsetType = field(default=UNSET, name="remainingContracts")
+    remaining_contracts: Annotated[int, Meta(ge=0, le=2147483647)] | Annotated[float, Meta(ge=0, le=2147483647, multiple_of=1)] | UnsetType = field(default=UNSET, name="remainingContracts")
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
@@ -884,7 +884,7 @@ class GetChargingProfilesRequest(Struct, kw_only=True, omit_defaults=True, forbi
 
     request_id: Integer = field(name="requestId")
     charging_profile: ChargingProfileCriterionType = field(name="chargingProfile")
-    evse_id: Annotated[int, Meta(ge=0)] | Annotated[float, Meta(ge=0, multiple_of=1)] | UnsetType = field(default=UNSET, name="evseId")
+    evse_id: Annotated[int, Meta(ge=0, le=2147483647)] | Annotated[float, Meta(ge=0, le=2147483647, multiple_of=1)] | UnsetType = field(default=UNSET, name="evseId")
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
@@ -904,7 +904,7 @@ class GetCompositeScheduleRequest(Struct, kw_only=True, omit_defaults=True, forb
     """
 
     duration: Integer = field(name="duration")
-    evse_id: Annotated[int, Meta(ge=0)] | Annotated[float, Meta(ge=0, multiple_of=1)] = field(name="evseId")
+    evse_id: Annotated[int, Meta(ge=0, le=2147483647)] | Annotated[float, Meta(ge=0, le=2147483647, multiple_of=1)] = field(name="evseId")
     charging_rate_unit: ChargingRateUnitEnumType | UnsetType = field(default=UNSET, name="chargingRateUnit")
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
@@ -948,7 +948,7 @@ class GetDisplayMessagesRequest(Struct, kw_only=True, omit_defaults=True, forbid
     """
 
     request_id: Integer = field(name="requestId")
-    id: Annotated[list[Annotated[int, Meta(ge=0)] | Annotated[float, Meta(ge=0, multiple_of=1)]], Meta(min_length=1)] | UnsetType = field(default=UNSET, name="id")
+    id: Annotated[list[Annotated[int, Meta(ge=0, le=2147483647)] | Annotated[float, Meta(ge=0, le=2147483647, multiple_of=1)]], Meta(min_length=1)] | UnsetType = field(default=UNSET, name="id")
     priority: MessagePriorityEnumType | UnsetType = field(default=UNSET, name="priority")
     state: MessageStateEnumType | UnsetType = field(default=UNSET, name="state")
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
@@ -1011,7 +1011,7 @@ class GetLogRequest(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fie
     log: LogParametersType = field(name="log")
     log_type: LogEnumType = field(name="logType")
     request_id: Integer = field(name="requestId")
-    retries: Annotated[int, Meta(ge=0)] | Annotated[float, Meta(ge=0, multiple_of=1)] | UnsetType = field(default=UNSET, name="retries")
+    retries: Annotated[int, Meta(ge=0, le=2147483647)] | Annotated[float, Meta(ge=0, le=2147483647, multiple_of=1)] | UnsetType = field(default=UNSET, name="retries")
     retry_interval: Integer | UnsetType = field(default=UNSET, name="retryInterval")
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
@@ -1092,7 +1092,7 @@ class GetTariffsRequest(Struct, kw_only=True, omit_defaults=True, forbid_unknown
     ``GetTariffs`` request payload (schema ``GetTariffsRequest.json``).
     """
 
-    evse_id: Annotated[int, Meta(ge=0)] | Annotated[float, Meta(ge=0, multiple_of=1)] = field(name="evseId")
+    evse_id: Annotated[int, Meta(ge=0, le=2147483647)] | Annotated[float, Meta(ge=0, le=2147483647, multiple_of=1)] = field(name="evseId")
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
@@ -1205,7 +1205,7 @@ class MeterValuesRequest(Struct, kw_only=True, omit_defaults=True, forbid_unknow
     ``MeterValues`` request payload (schema ``MeterValuesRequest.json``).
     """
 
-    evse_id: Annotated[int, Meta(ge=0)] | Annotated[float, Meta(ge=0, multiple_of=1)] = field(name="evseId")
+    evse_id: Annotated[int, Meta(ge=0, le=2147483647)] | Annotated[float, Meta(ge=0, le=2147483647, multiple_of=1)] = field(name="evseId")
     meter_value: Annotated[list[MeterValueType], Meta(min_length=1)] = field(name="meterValue")
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
@@ -1247,7 +1247,7 @@ class NotifyChargingLimitRequest(Struct, kw_only=True, omit_defaults=True, forbi
 
     charging_limit: ChargingLimitType = field(name="chargingLimit")
     charging_schedule: Annotated[list[ChargingScheduleType], Meta(min_length=1)] | UnsetType = field(default=UNSET, name="chargingSchedule")
-    evse_id: Annotated[int, Meta(ge=0)] | Annotated[float, Meta(ge=0, multiple_of=1)] | UnsetType = field(default=UNSET, name="evseId")
+    evse_id: Annotated[int, Meta(ge=0, le=2147483647)] | Annotated[float, Meta(ge=0, le=2147483647, multiple_of=1)] | UnsetType = field(default=UNSET, name="evseId")
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
@@ -1266,9 +1266,9 @@ class NotifyCustomerInformationRequest(Struct, kw_only=True, omit_defaults=True,
     """
 
     data: String512 = field(name="data")
-    seq_no: Annotated[int, Meta(ge=0)] | Annotated[float, Meta(ge=0, multiple_of=1)] = field(name="seqNo")
+    seq_no: Annotated[int, Meta(ge=0, le=2147483647)] | Annotated[float, Meta(ge=0, le=2147483647, multiple_of=1)] = field(name="seqNo")
     generated_at: DateTime = field(name="generatedAt")
-    request_id: Annotated[int, Meta(ge=0)] | Annotated[float, Meta(ge=0, multiple_of=1)] = field(name="requestId")
+    request_id: Annotated[int, Meta(ge=0, le=2147483647)] | Annotated[float, Meta(ge=0, le=2147483647, multiple_of=1)] = field(name="requestId")
     tbc: bool | UnsetType = field(default=UNSET, name="tbc")
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
@@ -1347,9 +1347,9 @@ class NotifyEVChargingNeedsRequest(Struct, kw_only=True, omit_defaults=True, for
     ``NotifyEVChargingNeeds`` request payload (schema ``NotifyEVChargingNeedsRequest.json``).
     """
 
-    evse_id: Annotated[int, Meta(ge=1)] | Annotated[float, Meta(ge=1, multiple_of=1)] = field(name="evseId")
+    evse_id: Annotated[int, Meta(ge=1, le=2147483647)] | Annotated[float, Meta(ge=1, le=2147483647, multiple_of=1)] = field(name="evseId")
     charging_needs: ChargingNeedsType = field(name="chargingNeeds")
-    max_schedule_tuples: Annotated[int, Meta(ge=0)] | Annotated[float, Meta(ge=0, multiple_of=1)] | UnsetType = field(default=UNSET, name="maxScheduleTuples")
+    max_schedule_tuples: Annotated[int, Meta(ge=0, le=2147483647)] | Annotated[float, Meta(ge=0, le=2147483647, multiple_of=1)] | UnsetType = field(default=UNSET, name="maxScheduleTuples")
     timestamp: DateTime | UnsetType = field(default=UNSET, name="timestamp")
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
@@ -1372,8 +1372,8 @@ class NotifyEVChargingScheduleRequest(Struct, kw_only=True, omit_defaults=True, 
 
     time_base: DateTime = field(name="timeBase")
     charging_schedule: ChargingScheduleType = field(name="chargingSchedule")
-    evse_id: Annotated[int, Meta(ge=1)] | Annotated[float, Meta(ge=1, multiple_of=1)] = field(name="evseId")
-    selected_charging_schedule_id: Annotated[int, Meta(ge=0)] | Annotated[float, Meta(ge=0, multiple_of=1)] | UnsetType = field(default=UNSET, name="selectedChargingScheduleId")
+    evse_id: Annotated[int, Meta(ge=1, le=2147483647)] | Annotated[float, Meta(ge=1, le=2147483647, multiple_of=1)] = field(name="evseId")
+    selected_charging_schedule_id: Annotated[int, Meta(ge=0, le=2147483647)] | Annotated[float, Meta(ge=0, le=2147483647, multiple_of=1)] | UnsetType = field(default=UNSET, name="selectedChargingScheduleId")
     power_tolerance_acceptance: bool | UnsetType = field(default=UNSET, name="powerToleranceAcceptance")
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
@@ -1395,7 +1395,7 @@ class NotifyEventRequest(Struct, kw_only=True, omit_defaults=True, forbid_unknow
     """
 
     generated_at: DateTime = field(name="generatedAt")
-    seq_no: Annotated[int, Meta(ge=0)] | Annotated[float, Meta(ge=0, multiple_of=1)] = field(name="seqNo")
+    seq_no: Annotated[int, Meta(ge=0, le=2147483647)] | Annotated[float, Meta(ge=0, le=2147483647, multiple_of=1)] = field(name="seqNo")
     event_data: Annotated[list[EventDataType], Meta(min_length=1)] = field(name="eventData")
     tbc: bool | UnsetType = field(default=UNSET, name="tbc")
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
@@ -1415,7 +1415,7 @@ class NotifyMonitoringReportRequest(Struct, kw_only=True, omit_defaults=True, fo
     """
 
     request_id: Integer = field(name="requestId")
-    seq_no: Annotated[int, Meta(ge=0)] | Annotated[float, Meta(ge=0, multiple_of=1)] = field(name="seqNo")
+    seq_no: Annotated[int, Meta(ge=0, le=2147483647)] | Annotated[float, Meta(ge=0, le=2147483647, multiple_of=1)] = field(name="seqNo")
     generated_at: DateTime = field(name="generatedAt")
     monitor: Annotated[list[MonitoringDataType], Meta(min_length=1)] | UnsetType = field(default=UNSET, name="monitor")
     tbc: bool | UnsetType = field(default=UNSET, name="tbc")
@@ -1437,8 +1437,8 @@ class NotifyPeriodicEventStreamRequest(Struct, kw_only=True, omit_defaults=True,
     """
 
     data: Annotated[list[StreamDataElementType], Meta(min_length=1)] = field(name="data")
-    id: Annotated[int, Meta(ge=0)] | Annotated[float, Meta(ge=0, multiple_of=1)] = field(name="id")
-    pending: Annotated[int, Meta(ge=0)] | Annotated[float, Meta(ge=0, multiple_of=1)] = field(name="pending")
+    id: Annotated[int, Meta(ge=0, le=2147483647)] | Annotated[float, Meta(ge=0, le=2147483647, multiple_of=1)] = field(name="id")
+    pending: Annotated[int, Meta(ge=0, le=2147483647)] | Annotated[float, Meta(ge=0, le=2147483647, multiple_of=1)] = field(name="pending")
     basetime: DateTime = field(name="basetime")
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
@@ -1469,7 +1469,7 @@ class NotifyReportRequest(Struct, kw_only=True, omit_defaults=True, forbid_unkno
 
     request_id: Integer = field(name="requestId")
     generated_at: DateTime = field(name="generatedAt")
-    seq_no: Annotated[int, Meta(ge=0)] | Annotated[float, Meta(ge=0, multiple_of=1)] = field(name="seqNo")
+    seq_no: Annotated[int, Meta(ge=0, le=2147483647)] | Annotated[float, Meta(ge=0, le=2147483647, multiple_of=1)] = field(name="seqNo")
     report_data: Annotated[list[ReportDataType], Meta(min_length=1)] | UnsetType = field(default=UNSET, name="reportData")
     tbc: bool | UnsetType = field(default=UNSET, name="tbc")
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
@@ -1517,7 +1517,7 @@ class NotifyWebPaymentStartedRequest(Struct, kw_only=True, omit_defaults=True, f
     ``NotifyWebPaymentStartedRequest.json``).
     """
 
-    evse_id: Annotated[int, Meta(ge=0)] | Annotated[float, Meta(ge=0, multiple_of=1)] = field(name="evseId")
+    evse_id: Annotated[int, Meta(ge=0, le=2147483647)] | Annotated[float, Meta(ge=0, le=2147483647, multiple_of=1)] = field(name="evseId")
     timeout: Integer = field(name="timeout")
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
@@ -1559,9 +1559,9 @@ class PublishFirmwareRequest(Struct, kw_only=True, omit_defaults=True, forbid_un
 
     location: String2000 = field(name="location")
     checksum: String32 = field(name="checksum")
-    request_id: Annotated[int, Meta(ge=0)] | Annotated[float, Meta(ge=0, multiple_of=1)] = field(name="requestId")
-    retries: Annotated[int, Meta(ge=0)] | Annotated[float, Meta(ge=0, multiple_of=1)] | UnsetType = field(default=UNSET, name="retries")
-    retry_interval: Annotated[int, Meta(ge=0)] | Annotated[float, Meta(ge=0, multiple_of=1)] | UnsetType = field(default=UNSET, name="retryInterval")
+    request_id: Annotated[int, Meta(ge=0, le=2147483647)] | Annotated[float, Meta(ge=0, le=2147483647, multiple_of=1)] = field(name="requestId")
+    retries: Annotated[int, Meta(ge=0, le=2147483647)] | Annotated[float, Meta(ge=0, le=2147483647, multiple_of=1)] | UnsetType = field(default=UNSET, name="retries")
+    retry_interval: Annotated[int, Meta(ge=0, le=2147483647)] | Annotated[float, Meta(ge=0, le=2147483647, multiple_of=1)] | UnsetType = field(default=UNSET, name="retryInterval")
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
@@ -1583,7 +1583,7 @@ class PublishFirmwareStatusNotificationRequest(Struct, kw_only=True, omit_defaul
 
     status: PublishFirmwareStatusEnumType = field(name="status")
     location: Annotated[list[String2000], Meta(min_length=1)] | UnsetType = field(default=UNSET, name="location")
-    request_id: Annotated[int, Meta(ge=0)] | Annotated[float, Meta(ge=0, multiple_of=1)] | UnsetType = field(default=UNSET, name="requestId")
+    request_id: Annotated[int, Meta(ge=0, le=2147483647)] | Annotated[float, Meta(ge=0, le=2147483647, multiple_of=1)] | UnsetType = field(default=UNSET, name="requestId")
     status_info: StatusInfoType | UnsetType = field(default=UNSET, name="statusInfo")
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
@@ -1627,7 +1627,7 @@ class ReportChargingProfilesRequest(Struct, kw_only=True, omit_defaults=True, fo
     request_id: Integer = field(name="requestId")
     charging_limit_source: String20 = field(name="chargingLimitSource")
     charging_profile: Annotated[list[ChargingProfileType], Meta(min_length=1)] = field(name="chargingProfile")
-    evse_id: Annotated[int, Meta(ge=0)] | Annotated[float, Meta(ge=0, multiple_of=1)] = field(name="evseId")
+    evse_id: Annotated[int, Meta(ge=0, le=2147483647)] | Annotated[float, Meta(ge=0, le=2147483647, multiple_of=1)] = field(name="evseId")
     tbc: bool | UnsetType = field(default=UNSET, name="tbc")
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
@@ -1695,7 +1695,7 @@ class RequestStartTransactionRequest(Struct, kw_only=True, omit_defaults=True, f
 
     id_token: IdTokenType = field(name="idToken")
     remote_start_id: Integer = field(name="remoteStartId")
-    evse_id: Annotated[int, Meta(ge=1)] | Annotated[float, Meta(ge=1, multiple_of=1)] | UnsetType = field(default=UNSET, name="evseId")
+    evse_id: Annotated[int, Meta(ge=1, le=2147483647)] | Annotated[float, Meta(ge=1, le=2147483647, multiple_of=1)] | UnsetType = field(default=UNSET, name="evseId")
     group_id_token: IdTokenType | UnsetType = field(default=UNSET, name="groupIdToken")
     charging_profile: ChargingProfileType | UnsetType = field(default=UNSET, name="chargingProfile")
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
@@ -1739,7 +1739,7 @@ class ReservationStatusUpdateRequest(Struct, kw_only=True, omit_defaults=True, f
     ``ReservationStatusUpdateRequest.json``).
     """
 
-    reservation_id: Annotated[int, Meta(ge=0)] | Annotated[float, Meta(ge=0, multiple_of=1)] = field(name="reservationId")
+    reservation_id: Annotated[int, Meta(ge=0, le=2147483647)] | Annotated[float, Meta(ge=0, le=2147483647, multiple_of=1)] = field(name="reservationId")
     reservation_update_status: ReservationUpdateStatusEnumType = field(name="reservationUpdateStatus")
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
@@ -1758,11 +1758,11 @@ class ReserveNowRequest(Struct, kw_only=True, omit_defaults=True, forbid_unknown
     ``ReserveNow`` request payload (schema ``ReserveNowRequest.json``).
     """
 
-    id: Annotated[int, Meta(ge=0)] | Annotated[float, Meta(ge=0, multiple_of=1)] = field(name="id")
+    id: Annotated[int, Meta(ge=0, le=2147483647)] | Annotated[float, Meta(ge=0, le=2147483647, multiple_of=1)] = field(name="id")
     expiry_date_time: DateTime = field(name="expiryDateTime")
     id_token: IdTokenType = field(name="idToken")
     connector_type: String20 | UnsetType = field(default=UNSET, name="connectorType")
-    evse_id: Annotated[int, Meta(ge=0)] | Annotated[float, Meta(ge=0, multiple_of=1)] | UnsetType = field(default=UNSET, name="evseId")
+    evse_id: Annotated[int, Meta(ge=0, le=2147483647)] | Annotated[float, Meta(ge=0, le=2147483647, multiple_of=1)] | UnsetType = field(default=UNSET, name="evseId")
     group_id_token: IdTokenType | UnsetType = field(default=UNSET, name="groupIdToken")
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
@@ -1783,7 +1783,7 @@ class ResetRequest(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fiel
     """
 
     type: ResetEnumType = field(name="type")
-    evse_id: Annotated[int, Meta(ge=0)] | Annotated[float, Meta(ge=0, multiple_of=1)] | UnsetType = field(default=UNSET, name="evseId")
+    evse_id: Annotated[int, Meta(ge=0, le=2147483647)] | Annotated[float, Meta(ge=0, le=2147483647, multiple_of=1)] | UnsetType = field(default=UNSET, name="evseId")
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
@@ -1844,7 +1844,7 @@ class SetChargingProfileRequest(Struct, kw_only=True, omit_defaults=True, forbid
     ``SetChargingProfile`` request payload (schema ``SetChargingProfileRequest.json``).
     """
 
-    evse_id: Annotated[int, Meta(ge=0)] | Annotated[float, Meta(ge=0, multiple_of=1)] = field(name="evseId")
+    evse_id: Annotated[int, Meta(ge=0, le=2147483647)] | Annotated[float, Meta(ge=0, le=2147483647, multiple_of=1)] = field(name="evseId")
     charging_profile: ChargingProfileType = field(name="chargingProfile")
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
@@ -1894,7 +1894,7 @@ class SetDefaultTariffRequest(Struct, kw_only=True, omit_defaults=True, forbid_u
     ``SetDefaultTariff`` request payload (schema ``SetDefaultTariffRequest.json``).
     """
 
-    evse_id: Annotated[int, Meta(ge=0)] | Annotated[float, Meta(ge=0, multiple_of=1)] = field(name="evseId")
+    evse_id: Annotated[int, Meta(ge=0, le=2147483647)] | Annotated[float, Meta(ge=0, le=2147483647, multiple_of=1)] = field(name="evseId")
     tariff: TariffType = field(name="tariff")
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
@@ -1952,7 +1952,7 @@ class SetMonitoringLevelRequest(Struct, kw_only=True, omit_defaults=True, forbid
     ``SetMonitoringLevel`` request payload (schema ``SetMonitoringLevelRequest.json``).
     """
 
-    severity: Annotated[int, Meta(ge=0)] | Annotated[float, Meta(ge=0, multiple_of=1)] = field(name="severity")
+    severity: Annotated[int, Meta(ge=0, le=2147483647)] | Annotated[float, Meta(ge=0, le=2147483647, multiple_of=1)] = field(name="severity")
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
@@ -2051,8 +2051,8 @@ class StatusNotificationRequest(Struct, kw_only=True, omit_defaults=True, forbid
 
     timestamp: DateTime = field(name="timestamp")
     connector_status: ConnectorStatusEnumType = field(name="connectorStatus")
-    evse_id: Annotated[int, Meta(ge=0)] | Annotated[float, Meta(ge=0, multiple_of=1)] = field(name="evseId")
-    connector_id: Annotated[int, Meta(ge=0)] | Annotated[float, Meta(ge=0, multiple_of=1)] = field(name="connectorId")
+    evse_id: Annotated[int, Meta(ge=0, le=2147483647)] | Annotated[float, Meta(ge=0, le=2147483647, multiple_of=1)] = field(name="evseId")
+    connector_id: Annotated[int, Meta(ge=0, le=2147483647)] | Annotated[float, Meta(ge=0, le=2147483647, multiple_of=1)] = field(name="connectorId")
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
@@ -2072,14 +2072,14 @@ class TransactionEventRequest(Struct, kw_only=True, omit_defaults=True, forbid_u
     event_type: TransactionEventEnumType = field(name="eventType")
     timestamp: DateTime = field(name="timestamp")
     trigger_reason: TriggerReasonEnumType = field(name="triggerReason")
-    seq_no: Annotated[int, Meta(ge=0)] | Annotated[float, Meta(ge=0, multiple_of=1)] = field(name="seqNo")
+    seq_no: Annotated[int, Meta(ge=0, le=2147483647)] | Annotated[float, Meta(ge=0, le=2147483647, multiple_of=1)] = field(name="seqNo")
     transaction_info: TransactionType = field(name="transactionInfo")
     cost_details: CostDetailsType | UnsetType = field(default=UNSET, name="costDetails")
     meter_value: Annotated[list[MeterValueType], Meta(min_length=1)] | UnsetType = field(default=UNSET, name="meterValue")
     offline: bool | UnsetType = field(default=UNSET, name="offline")
     number_of_phases_used: Annotated[int, Meta(ge=0, le=3)] | Annotated[float, Meta(ge=0, le=3, multiple_of=1)] | UnsetType = field(default=UNSET, name="numberOfPhasesUsed")
     cable_max_current: Integer | UnsetType = field(default=UNSET, name="cableMaxCurrent")
-    reservation_id: Annotated[int, Meta(ge=0)] | Annotated[float, Meta(ge=0, multiple_of=1)] | UnsetType = field(default=UNSET, name="reservationId")
+    reservation_id: Annotated[int, Meta(ge=0, le=2147483647)] | Annotated[float, Meta(ge=0, le=2147483647, multiple_of=1)] | UnsetType = field(default=UNSET, name="reservationId")
     preconditioning_status: PreconditioningStatusEnumType | UnsetType = field(default=UNSET, name="preconditioningStatus")
     evse_sleep: bool | UnsetType = field(default=UNSET, name="evseSleep")
     evse: EVSEType | UnsetType = field(default=UNSET, name="evse")
@@ -2127,8 +2127,8 @@ class UnlockConnectorRequest(Struct, kw_only=True, omit_defaults=True, forbid_un
     ``UnlockConnector`` request payload (schema ``UnlockConnectorRequest.json``).
     """
 
-    evse_id: Annotated[int, Meta(ge=0)] | Annotated[float, Meta(ge=0, multiple_of=1)] = field(name="evseId")
-    connector_id: Annotated[int, Meta(ge=0)] | Annotated[float, Meta(ge=0, multiple_of=1)] = field(name="connectorId")
+    evse_id: Annotated[int, Meta(ge=0, le=2147483647)] | Annotated[float, Meta(ge=0, le=2147483647, multiple_of=1)] = field(name="evseId")
+    connector_id: Annotated[int, Meta(ge=0, le=2147483647)] | Annotated[float, Meta(ge=0, le=2147483647, multiple_of=1)] = field(name="connectorId")
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
@@ -2187,7 +2187,7 @@ class UpdateFirmwareRequest(Struct, kw_only=True, omit_defaults=True, forbid_unk
 
     request_id: Integer = field(name="requestId")
     firmware: FirmwareType = field(name="firmware")
-    retries: Annotated[int, Meta(ge=0)] | Annotated[float, Meta(ge=0, multiple_of=1)] | UnsetType = field(default=UNSET, name="retries")
+    retries: Annotated[int, Meta(ge=0, le=2147483647)] | Annotated[float, Meta(ge=0, le=2147483647, multiple_of=1)] | UnsetType = field(default=UNSET, name="retries")
     retry_interval: Integer | UnsetType = field(default=UNSET, name="retryInterval")
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
@@ -2228,7 +2228,7 @@ class VatNumberValidationRequest(Struct, kw_only=True, omit_defaults=True, forbi
     """
 
     vat_number: String20 = field(name="vatNumber")
-    evse_id: Annotated[int, Meta(ge=0)] | Annotated[float, Meta(ge=0, multiple_of=1)] | UnsetType = field(default=UNSET, name="evseId")
+    evse_id: Annotated[int, Meta(ge=0, le=2147483647)] | Annotated[float, Meta(ge=0, le=2147483647, multiple_of=1)] | UnsetType = field(default=UNSET, name="evseId")
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
@@ -2241,5 +2241,5 @@ class VatNumberValidationResponse(Struct, kw_only=True, omit_defaults=True, forb
     status: GenericStatusEnumType = field(name="status")
     company: AddressType | UnsetType = field(default=UNSET, name="company")
     status_info: StatusInfoType | UnsetType = field(default=UNSET, name="statusInfo")
-    evse_id: Annotated[int, Meta(ge=0)] | Annotated[float, Meta(ge=0, multiple_of=1)] | UnsetType = field(default=UNSET, name="evseId")
+    evse_id: Annotated[int, Meta(ge=0, le=2147483647)] | Annotated[float, Meta(ge=0, le=2147483647, multiple_of=1)] | UnsetType = field(default=UNSET, name="evseId")
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")

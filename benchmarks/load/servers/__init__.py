@@ -35,6 +35,20 @@ SERVERS: dict[str, ServerKind] = {
             "benchmarks.load.servers.mobilityhouse",
             "mobilityhouse ocpp 2.1.0 + websockets",
         ),
+        ServerKind(
+            "compat-websockets",
+            "benchmarks.load.servers.mobilityhouse",
+            "the same mobilityhouse code on ocppfast.compat + websockets",
+            {"BENCH_COMPAT": "1"},
+        ),
+        ServerKind(
+            "compat-picows",
+            "benchmarks.load.servers.compat_picows",
+            "the same mobilityhouse code on ocppfast.compat.serve (picows)",
+        ),
         ServerKind("echo", "benchmarks.load.servers.echo", "raw picows echo (transport limit)"),
+        ServerKind(
+            "echo-c", "benchmarks.load.servers.echo_c", "picows echo, C listener (the floor)"
+        ),
     )
 }

@@ -1,57 +1,43 @@
 """mobilityhouse ``ocpp`` 2.1.0 central system on ``websockets``, in its documented pattern.
 
 ``websockets.serve(on_connect, ..., subprotocols=["ocpp1.6"])``, one ``ChargePoint`` subclass per
-connection with ``@on(Action.x)`` handlers, ``await cp.start()``; fan-out is ``asyncio.gather`` of
-``cp.call(call.TriggerMessage(...))``. Library defaults otherwise (schema validation on,
-websockets' keepalive ping every 20 s); runs on uvloop like every process of the harness.
+connection with ``@on(Action.x)`` handlers (``benchmarks/compat/app.py``), ``await cp.start()``;
+fan-out is ``asyncio.gather`` of ``cp.call(call.TriggerMessage(...))``. Library defaults otherwise
+(schema validation on, websockets' keepalive ping every 20 s); runs on uvloop like every process
+of the harness. With ``BENCH_COMPAT=1`` in the environment the very same code runs on
+``ocppfast.compat`` (``install()`` before the first ``import ocpp``): the ``compat-websockets``
+server of the harness.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import UTC, datetime
+import os
 from typing import Any
 
-import websockets
-from ocpp.routing import on
-from ocpp.v16 import ChargePoint, call, call_result
-from ocpp.v16.enums import Action, MessageTrigger, RegistrationStatus
+if os.environ.get("BENCH_COMPAT") == "1":
+    import ocppfast.compat
 
+    ocppfast.compat.install()
+
+import websockets
+from ocpp.v16 import call
+from ocpp.v16.enums import MessageTrigger
+
+from ...compat.app import BenchChargePoint
 from .. import frames
 from .launcher import launch
 
 logging.getLogger("ocpp").setLevel(logging.WARNING)
 
 
-def _now() -> str:
-    return datetime.now(UTC).isoformat()
-
-
-class BenchChargePoint(ChargePoint):
-    @on(Action.boot_notification)
-    def on_boot_notification(
-        self, charge_point_vendor: str, charge_point_model: str, **kwargs: Any
-    ) -> call_result.BootNotification:
-        return call_result.BootNotification(
-            current_time=_now(), interval=300, status=RegistrationStatus.accepted
-        )
-
-    @on(Action.heartbeat)
-    def on_heartbeat(self) -> call_result.Heartbeat:
-        return call_result.Heartbeat(current_time=_now())
-
-    @on(Action.status_notification)
-    def on_status_notification(self, **kwargs: Any) -> call_result.StatusNotification:
-        return call_result.StatusNotification()
-
-    @on(Action.meter_values)
-    def on_meter_values(self, **kwargs: Any) -> call_result.MeterValues:
-        return call_result.MeterValues()
-
-
 class MobilityhouseServer:
-    impl = f"ocpp 2.1.0 on websockets {websockets.__version__}"
+    impl = (
+        "mobilityhouse code on ocppfast.compat"
+        if os.environ.get("BENCH_COMPAT") == "1"
+        else "ocpp 2.1.0"
+    ) + f" on websockets {websockets.__version__}"
 
     def __init__(self) -> None:
         self.charge_points: dict[str, BenchChargePoint] = {}
