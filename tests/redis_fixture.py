@@ -128,7 +128,11 @@ class RedisServer:
             else:
                 s = socket.socket(socket.AF_UNIX)
                 s.settimeout(0.5)
-                s.connect(self.socket_path)
+                try:
+                    s.connect(self.socket_path)
+                except OSError:
+                    s.close()  # not listening yet: no socket left for the GC to warn about
+                    raise
             with s:
                 s.sendall(b"PING\r\n")
                 return s.recv(64).startswith(b"+PONG")

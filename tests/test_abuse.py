@@ -31,17 +31,8 @@ from tests.test_server import _certs, client_ctx, make_cs, raw_client, server_ct
 
 HEARTBEAT = b'[2,"%d","Heartbeat",{}]'
 
-# Task hygiene (point 11): these tests run with warnings as errors (an unretrieved task exception,
-# a coroutine never awaited, an unclosed transport fail them) and asyncio's debug mode.
-pytestmark = pytest.mark.filterwarnings("error")
-
-
-@pytest.fixture(autouse=True)
-async def _asyncio_debug() -> Any:
-    loop = asyncio.get_running_loop()
-    loop.set_debug(True)
-    yield
-    loop.set_debug(False)
+# Task hygiene (point 11): like the whole suite (tests/conftest.py, pyproject's filterwarnings),
+# these tests run in asyncio's debug mode with warnings as errors.
 
 
 def ws_frame(payload: bytes, opcode: int = 1, fin: bool = True, masked: bool = True) -> bytes:
