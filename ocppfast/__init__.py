@@ -17,7 +17,7 @@ from .charge_point import ChargePoint
 from .client import SubprotocolError, connect
 from .clock import now
 from .engine import COMPILED as _ENGINE_COMPILED
-from .errors import CallTimeoutError, ConnectionClosedError, OCPPError
+from .errors import CallTimeoutError, ConnectionClosedError, NotConnectedError, OCPPError
 from .server import CentralSystem, serve
 from .wire import COMPILED as _WIRE_COMPILED
 from .workers import run
@@ -33,6 +33,7 @@ __all__ = [
     "CentralSystem",
     "ChargePoint",
     "ConnectionClosedError",
+    "NotConnectedError",
     "OCPPError",
     "SubprotocolError",
     "connect",

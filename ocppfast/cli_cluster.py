@@ -23,6 +23,8 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 
+from .server import LISTEN_BACKLOG
+
 if TYPE_CHECKING:
     from .cluster import Cluster
     from .server import CentralSystem
@@ -141,7 +143,7 @@ def serve(args: argparse.Namespace, make_central_system: Callable[[], CentralSys
         workers=args.workers,
         redis_url=resolve_redis(args.redis) if args.redis else None,
         max_connections=args.max_connections,
-        backlog=getattr(args, "backlog", 4096),
+        backlog=getattr(args, "backlog", LISTEN_BACKLOG),
         cluster_options={"lease_ttl": args.lease_ttl},
         on_ready=on_ready,
     )

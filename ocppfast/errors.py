@@ -25,6 +25,7 @@ __all__ = [
     "GenericError",
     "InternalError",
     "MessageTypeNotSupportedError",
+    "NotConnectedError",
     "NotImplementedCallError",
     "NotSupportedError",
     "OCPPError",
@@ -159,6 +160,11 @@ class CallTimeoutError(TimeoutError):
 
 class ConnectionClosedError(ConnectionError):
     """The connection closed (or was never open) while a CALL was pending or queued."""
+
+
+class NotConnectedError(ConnectionClosedError):
+    """No station with that identity is connected (``cs.call``, ``cs.call_many``, a cluster's
+    ``call``): nothing was sent."""
 
 
 _BY_CODE: dict[str, type[OCPPError]] = {

@@ -44,7 +44,7 @@ from picows import WSUpgradeRequest, WSUpgradeResponse, WSUpgradeResponseWithLis
 from . import versions as versions_mod
 from .charge_point import ChargePoint, action_of
 from .engine import CLOSE_GOING_AWAY, CLOSE_POLICY_VIOLATION, call_hook
-from .errors import ConnectionClosedError
+from .errors import NotConnectedError
 from .transport import HandshakeLimiter, OCPPListener, PicowsLog, RejectListener, create_server
 
 log = logging.getLogger("ocppfast")
@@ -54,6 +54,10 @@ __all__ = ["MAX_IDENTITY_LENGTH", "CentralSystem", "serve"]
 # 2.0.1 part 4 section 3.1.1 (and the 2.0.1 security part): identity at most 48 characters,
 # without ':' (it separates user and password in Basic auth).
 MAX_IDENTITY_LENGTH = 48
+
+#: The listen backlog (asyncio's default is 100: 1,000 stations connecting at once overflowed it
+#: and ``make demo`` booted 754 of 1,000; issue 13). The kernel caps it at net.core.somaxconn.
+LISTEN_BACKLOG = 4096
 
 Hook = Callable[[ChargePoint], Any]
 
@@ -254,8 +258,12 @@ class CentralSystem:
     async def start(
         self, host: str | None = "127.0.0.1", port: int = 9000, **kwargs: Any
     ) -> CentralSystem:
-        """Listen on ``host:port``; returns once listening (``port=0`` picks a free port)."""
+        """Listen on ``host:port``; returns once listening (``port=0`` picks a free port).
+
+        ``kwargs`` go to the event loop's ``create_server`` (e.g. ``backlog``, default
+        :data:`LISTEN_BACKLOG`, or ``reuse_port``)."""
         self._loop = asyncio.get_running_loop()
+        kwargs.setdefault("backlog", LISTEN_BACKLOG)
         self._server = await create_server(
             self._handshake,
             host,
@@ -503,7 +511,7 @@ class CentralSystem:
         """CALL the station ``identity``; see :meth:`ChargePoint.call`."""
         cp = self.charge_points.get(identity)
         if cp is None:
-            raise ConnectionClosedError(f"{identity!r} is not connected")
+            raise NotConnectedError(f"{identity!r} is not connected")
         return await cp.call(action, payload, timeout=timeout)
 
     async def call_many(
@@ -531,7 +539,7 @@ class CentralSystem:
             cp = self.charge_points.get(identity)
             try:
                 if cp is None:
-                    raise ConnectionClosedError(f"{identity!r} is not connected")
+                    raise NotConnectedError(f"{identity!r} is not connected")
                 body = encoded.get(cp.subprotocol)
                 if body is None:
                     body = encoded[cp.subprotocol] = cp.encode_request(action, payload)

@@ -29,6 +29,8 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from .server import LISTEN_BACKLOG
+
 if TYPE_CHECKING:
     from .cluster import Cluster
     from .server import CentralSystem
@@ -37,7 +39,7 @@ log = logging.getLogger("ocppfast.workers")
 
 __all__ = ["DEFAULT_BACKLOG", "default_max_connections", "die_with_parent", "run", "say"]
 
-DEFAULT_BACKLOG = 4096
+DEFAULT_BACKLOG = LISTEN_BACKLOG
 FD_RESERVE = 1000  # files kept free per worker: Redis, logs, the handshakes refused with 503
 
 ReadyHook = Callable[["CentralSystem", "Cluster | None", int], Any]

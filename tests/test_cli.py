@@ -207,6 +207,24 @@ async def test_serve_default_backlog_is_4096() -> None:
         assert await listen_backlog(port) == min(4096, somaxconn)
 
 
+async def test_central_system_listens_with_the_library_backlog() -> None:
+    """Not only the CLI: a CentralSystem started from code listens with LISTEN_BACKLOG."""
+    from ocppfast import CentralSystem
+    from ocppfast.server import LISTEN_BACKLOG
+
+    somaxconn = int(Path("/proc/sys/net/core/somaxconn").read_text())
+    cs = await CentralSystem(versions=["ocpp1.6"]).start("127.0.0.1", 0)
+    try:
+        assert await listen_backlog(cs.port) == min(LISTEN_BACKLOG, somaxconn)
+    finally:
+        await cs.close()
+    cs = await CentralSystem(versions=["ocpp1.6"]).start("127.0.0.1", 0, backlog=77)
+    try:
+        assert await listen_backlog(cs.port) == 77
+    finally:
+        await cs.close()
+
+
 async def test_serve_duration_stops_by_itself_with_a_summary() -> None:
     code, out, err = await run_cli("serve", "--port", "0", "--duration", "0.3", "--quiet")
     assert code == 0, err

@@ -149,7 +149,7 @@ async def test_fan_out() -> None:
         "CP-001: Accepted",
         "CP-002: Accepted",
         "CP-003: Accepted",
-        "CP-999: ConnectionClosedError(\"'CP-999' is not connected\")",
+        "CP-999: NotConnectedError(\"'CP-999' is not connected\")",
     ]
 
 
@@ -233,6 +233,7 @@ def test_readme_python_blocks_are_code_of_examples() -> None:
 
 
 def mypy(*args: str) -> subprocess.CompletedProcess[str]:
+    pytest.importorskip("mypy", reason="mypy is a dev tool (the wheel checks' venvs lack it)")
     cache = Path(tempfile.gettempdir()) / "ocppfast-mypy-examples"  # not shared with other runs
     return subprocess.run(
         [

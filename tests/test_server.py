@@ -420,8 +420,10 @@ async def test_call_many_fan_out() -> None:
         assert {k: v.data for k, v in results.items() if k != "GONE"} == {
             f"FAN{i}": str(i) for i in range(n)
         }
+        # an identity that is not connected: NotConnectedError (a ConnectionClosedError)
+        assert type(results["GONE"]) is errors.NotConnectedError
         assert isinstance(results["GONE"], errors.ConnectionClosedError)
-        with pytest.raises(errors.ConnectionClosedError):
+        with pytest.raises(errors.NotConnectedError, match="'GONE' is not connected"):
             await cs.call("GONE", "DataTransfer", {"vendorId": "x"})
     finally:
         for c in clients:

@@ -659,6 +659,12 @@ def run_tests(py: Path, work: Path, pytest_args: list[str], what: str) -> None:
         symlinks=True,  # tests/interop/node_modules (the peers the interop tests start) has some
     )
     shutil.copy2(ROOT / "pyproject.toml", work / "pyproject.toml")
+    # The examples are programs users copy: tests/test_examples.py runs them (and checks the
+    # README's and the guide's code against them) on every CPython; the TLS tests make their
+    # certificates with examples/certs.py.
+    for name in ("examples", "docs"):
+        shutil.copytree(ROOT / name, work / name, ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copy2(ROOT / "README.md", work / "README.md")
     (work / "conftest.py").write_text(GUARD_CONFTEST)
     junit = work / "junit.xml"
     cmd = [

@@ -24,14 +24,14 @@ from .. import implementation, versions
 from ..charge_point import ChargePoint
 from ..clock import now
 from ..errors import NotSupportedError
-from ..server import CentralSystem
+from ..server import LISTEN_BACKLOG, CentralSystem
 from . import Formatter, add_common_options
 
 __all__ = ["DEFAULT_BACKLOG", "DemoCentralSystem", "add_parser", "run_server"]
 
 #: Listen backlog. asyncio's default (100) overflows when 1,000 stations connect at once: the
 #: kernel drops SYNs past it and the stations retry after a second or time out.
-DEFAULT_BACKLOG = 4096
+DEFAULT_BACKLOG = LISTEN_BACKLOG
 
 OCPP16 = versions.OCPP16
 

@@ -41,6 +41,7 @@ from ..errors import (
     CallResultError,
     CallTimeoutError,
     ConnectionClosedError,
+    NotConnectedError,
     OCPPError,
     from_call_error,
 )
@@ -956,12 +957,12 @@ class Cluster:
             return await self._call_remote(cmd, identity, action, body, timeout, effective, cached)
         except _NotHereError:
             if cached is None:
-                raise ConnectionClosedError(f"{identity!r} is not connected") from None
+                raise NotConnectedError(f"{identity!r} is not connected") from None
         self._routes.pop(identity, None)  # stale: route through the script once more
         try:
             return await self._call_remote(cmd, identity, action, body, timeout, effective, None)
         except _NotHereError:
-            raise ConnectionClosedError(f"{identity!r} is not connected") from None
+            raise NotConnectedError(f"{identity!r} is not connected") from None
 
     async def _call_remote(
         self,
