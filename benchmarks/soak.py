@@ -503,8 +503,10 @@ def write(result: dict[str, Any], out: Path) -> None:
         f"| connected at the end | {result['connected']:,} |",
         f"| server RSS start / end (MiB) | {_f(result['rss_start_mib'])} / {_f(result['rss_end_mib'])} |",
         f"| **RSS slope after minute 1 (MiB/min)** | **{_f(result['rss_slope_mib_per_min'], '.2f')}** |",
-        "| **RSS slope over the second half (MiB/min)** | "
-        f"**{_f(result.get('rss_slope_second_half_mib_per_min'), '.2f')}** |",
+        (
+            "| **RSS slope over the second half (MiB/min)** | "
+            f"**{_f(result.get('rss_slope_second_half_mib_per_min'), '.2f')}** |"
+        ),
         f"| flooder: times closed by the server, slowest close (ms) | {result['flooder_connections_closed']} , {_f(result['flooder_closed_after_ms_max'])} |",
         "",
         "| minute | calls | p50 ms | p99 ms | p99.9 ms |",
