@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 
 .PHONY: all build demo test test-compiled test-pure bench load load-full wheels wheels-check lint clean interop-deps
 .PHONY: cluster-demo load-cluster
-.PHONY: fuzz soak
+.PHONY: fuzz soak annotate
 
 all: build
 
@@ -21,6 +21,18 @@ $(STAMP): pyproject.toml setup.py
 build: $(STAMP)
 	$(PY) setup.py -q build_ext --inplace 2>&1 | grep -v -e Warning -e warnings.warn || true
 	$(PY) -c "import ocppfast; print('ocppfast implementation:', ocppfast.implementation)"
+
+# Cython's annotated HTML of every compiled module (ocppfast/<name>.py with its <name>_c.pxd)
+# in build/annotate/<name>.html: yellow lines interact with Python; the per-frame path should not.
+annotate: $(STAMP)
+	mkdir -p build/annotate
+	for pxd in ocppfast/*_c.pxd; do \
+		name=$$(basename $$pxd _c.pxd); \
+		$(PY) -m cython -3 -a --module-name ocppfast.$${name}_c ocppfast/$$name.py \
+			-o build/annotate/$$name.c || exit 1; \
+	done
+	rm -f build/annotate/*.c
+	@echo "annotated: build/annotate/*.html"
 
 demo: build
 	$(PY) -m ocppfast demo --chargers 1000 --duration 10 --spread
@@ -45,6 +57,21 @@ load: build
 
 load-full: build
 	$(PY) -m benchmarks.load --full
+
+# User-space instructions per Heartbeat round trip, exact (valgrind's callgrind; ~1 min):
+# C echo floor, Python echo, `serve` compiled and pure -> benchmarks/results/callgrind.md.
+.PHONY: callgrind ab answer-path
+callgrind: build
+	$(PY) benchmarks/bench_callgrind.py
+
+# One-core A/B (servers and chargers pinned to CPU 0, interleaved rounds, medians): server CPU
+# per call at 1/100/1000 chargers -> benchmarks/results/ab.md (a few minutes).
+ab: build
+	$(PY) -m benchmarks.load.ab
+
+# Handler answering with a cached reply vs ocppfast.now() per call, and MeterValues date-times.
+answer-path: build
+	$(PY) benchmarks/bench_answer_path.py
 
 # Several workers + Redis + simulated stations on loopback (starts its own redis-server).
 cluster-demo: build

@@ -15,7 +15,7 @@ import sys
 from setuptools import setup
 from setuptools.command.build_ext import build_ext
 
-COMPILED = ("_wire", "_engine")
+COMPILED = ("_wire", "_engine", "_datetime", "_compat_fast")
 
 
 class OptionalBuildExt(build_ext):
@@ -32,6 +32,17 @@ class OptionalBuildExt(build_ext):
             super().build_extension(ext)
         except Exception as exc:  # noqa: BLE001
             _say_pure(f"compiling {ext.name} failed ({exc})")
+
+    def copy_file(self, infile, outfile, *args, **kwargs):  # type: ignore[no-untyped-def]
+        """``--inplace``: replace a module atomically (write aside, then rename). Copying over a
+        shared object that a running process has mapped crashes that process (measured here:
+        test runs died with SIGSEGV while another shell rebuilt)."""
+        if not (self.inplace and str(outfile).endswith((".so", ".pyd"))):
+            return super().copy_file(infile, outfile, *args, **kwargs)
+        aside = f"{outfile}.{os.getpid()}.tmp"
+        result = super().copy_file(infile, aside, *args, **kwargs)
+        os.replace(aside, outfile)
+        return (outfile, result[1])
 
 
 _said = False
@@ -57,23 +68,19 @@ def _extensions():  # type: ignore[no-untyped-def]
     except ImportError:
         _say_pure("Cython is not available")
         return []
-    # Cython applies an augmenting .pxd by the module's name, so the source is copied next to
-    # its .pxd under the extension's name (build/cython/ocppfast/_wire_c.py + _wire_c.pxd).
-    # The shipped pure module stays ocppfast/_wire.py: one source, never edited in two places.
-    out = os.path.join("build", "cython", "ocppfast")
-    os.makedirs(out, exist_ok=True)
-    exts = []
-    for name in COMPILED:
-        for src, dst in ((f"{name}.py", f"{name}_c.py"), (f"{name}_c.pxd", f"{name}_c.pxd")):
-            with open(os.path.join("ocppfast", src), encoding="utf-8") as f:
-                text = f.read()
-            target = os.path.join(out, dst)
-            if not os.path.exists(target) or open(target, encoding="utf-8").read() != text:
-                with open(target, "w", encoding="utf-8") as f:
-                    f.write(text)
-        exts.append(
-            Extension(f"ocppfast.{name}_c", [os.path.join(out, f"{name}_c.py")], extra_compile_args=["-O2"])
+    # Each extension is named ocppfast.<name>_c and built from ocppfast/<name>.py itself: Cython
+    # takes the module name from the Extension and applies the augmenting ocppfast/<name>_c.pxd
+    # by that name, so nothing is copied and tracebacks point at the shipped ocppfast/<name>.py.
+    # The generated C goes to build/cython/ (build_dir), never next to the sources.
+    exts = [
+        Extension(
+            f"ocppfast.{name}_c",
+            [os.path.join("ocppfast", f"{name}.py")],
+            depends=[os.path.join("ocppfast", f"{name}_c.pxd")],
+            extra_compile_args=["-O2"],
         )
+        for name in COMPILED
+    ]
     return cythonize(
         exts,
         language_level=3,
@@ -83,6 +90,8 @@ def _extensions():  # type: ignore[no-untyped-def]
             "embedsignature": True,
         },
         quiet=True,
+        build_dir=os.path.join("build", "cython"),
+        annotate=os.environ.get("OCPPFAST_ANNOTATE", "") not in ("", "0"),
     )
 
 

@@ -15,8 +15,6 @@ from __future__ import annotations
 
 import asyncio
 
-import msgspec
-
 import ocppfast
 from ocppfast import v16, v201
 
@@ -24,7 +22,7 @@ results: asyncio.Queue[str] = asyncio.Queue()
 
 
 async def make_operative(cp: ocppfast.ChargePoint) -> None:
-    request: msgspec.Struct
+    request: v16.ChangeAvailabilityRequest | v201.ChangeAvailabilityRequest
     if cp.subprotocol == "ocpp1.6":
         request = v16.ChangeAvailabilityRequest(connector_id=0, type=v16.AvailabilityType.operative)
     else:
@@ -32,7 +30,7 @@ async def make_operative(cp: ocppfast.ChargePoint) -> None:
             operational_status=v201.OperationalStatusEnumType.operative
         )
     try:
-        response = await cp.call(request)
+        response = await cp.call(request)  # typed: the 1.6 or the 2.0.1 response
         outcome = f"ChangeAvailability {response.status}"
     except ocppfast.OCPPError as exc:  # the station answered with a CALLERROR
         outcome = f"ChangeAvailability refused with {exc.code}"

@@ -33,8 +33,9 @@ from .errors import (
     OCPPError,
     SecurityError,
     from_call_error,
+    wrong_response,
 )
-from .validation import payload_error
+from .validation import outgoing_error, payload_error
 
 __all__ = [
     "CLOSE_GOING_AWAY",
@@ -45,12 +46,22 @@ __all__ = [
     "CLOSE_TRY_AGAIN_LATER",
     "CLOSE_UNSUPPORTED",
     "TEXT",
+    "CallGroup",
     "Engine",
+    "FrameListener",
     "Sweeper",
     "call_hook",
+    "hook_name",
 ]
 
 log = logging.getLogger("ocppfast")
+
+try:  # True when this module runs compiled (cython.compiled is a C constant there)
+    import cython  # type: ignore[import-untyped]
+
+    _COMPILED: bool = cython.compiled
+except ImportError:  # pragma: no cover - Cython is not needed to run the pure module
+    _COMPILED = False
 
 TEXT = 1  # picows WSMsgType.TEXT; a constant so the .py does not import what the .pxd cimports
 _CLOSE_FRAME = 8  # picows WSMsgType.CLOSE
@@ -79,13 +90,13 @@ _classify = wire.classify
 _version_error = wire.version_error
 _OCPP21 = wire.OCPP21
 _encode_call = wire.encode_call
-_encode_call_result = wire.encode_call_result
 _encode_send = wire.encode_send
 _encode_call_error = wire.encode_call_error
 _encode_error = wire.encode_error
 _encode_call_result_error = wire.encode_call_result_error
 _generic_decode = msgspec.json.decode
 _convert = msgspec.convert
+_to_builtins = msgspec.to_builtins
 _encode = msgspec.json.Encoder().encode
 _Raw = msgspec.Raw
 # Per message type, the last encoding that passed the schema check. Checking is a pure function of
@@ -151,11 +162,15 @@ class _Flow:
         "id_counter",
         "id_factory",
         "id_prefix",
+        "max_bad_messages",
         "max_frames",
         "max_write_buffer",
+        "observer_failed",
         "other_frame",
         "peer_certificate",
+        "require_boot",
         "small_reads",
+        "sweeper",
         "tasks",
         "timers",
         "write_paused",
@@ -181,6 +196,10 @@ class _Flow:
         self.id_prefix = os.urandom(6).hex()  # unique across reconnects of this identity
         self.id_counter = 0
         self.small_reads = False  # SO_RCVBUF lowered (a peer that sent more than it is served)
+        self.observer_failed = False  # an observer method raised (logged once per connection)
+        self.max_bad_messages = 10
+        self.require_boot = False
+        self.sweeper: Any = None
 
 
 class Engine:
@@ -228,14 +247,11 @@ class Engine:
         self.call_timeout = call_timeout
         self.validate_incoming = validate_incoming
         self.validate_outgoing = validate_outgoing
-        self.max_bad_messages = max_bad_messages
-        self.require_boot = require_boot
         self.accepted = not require_boot
         self._bad_messages = 0
         self._transport: Any = None
         self._ws: Any = None  # the same transport when it is picows' (a direct C call compiled)
         self._closed = False
-        self._sweeper = sweeper_for(loop)
         self.rx_count = 0  # frames received; the keepalive sweep reads it
         # Abuse limits (see feed() and pause_writing()). OCPP-J allows one outstanding CALL per
         # direction (1.6 section 4.1.1 SHOULD NOT, 2.0.1 part 4 section 4.1.1 SHALL NOT):
@@ -249,6 +265,15 @@ class Engine:
         self._flow = _Flow(max_write_buffer, write_timeout, close_timeout)
         self._flow.max_frames = max_frames_per_tick or (1 << 62)  # 0: no limit
         self._flow.id_factory = id_factory
+        # Read off the per-frame path, so kept in _flow: pure Python keeps an instance's
+        # attributes in a shared-key table (fast reads) only up to 30 of them.
+        self._flow.max_bad_messages = max_bad_messages
+        self._flow.require_boot = require_boot
+        self._flow.sweeper = sweeper_for(loop)
+        # Told about every frame and call (see _observe); None costs one compare per event.
+        self.observer: Any = None
+        # Compact CALLs take _fast_call when compiled (pure, it would only add work).
+        self.fast_path = _COMPILED
 
     # --- transport side ----------------------------------------------------------------
 
@@ -286,7 +311,8 @@ class Engine:
         loop iteration, so one peer cannot hold the loop while the others wait.
         """
         self.rx_count += 1
-        if frame.msg_type == TEXT and frame.fin and not self._hold:
+        # A literal, not TEXT: compiled, a module global would box picows' C enum per frame.
+        if frame.msg_type == 1 and frame.fin and not self._hold:
             self._chunk_frames += 1
             self._receive(frame.get_payload_as_bytes())
             if frame.last_in_buffer:
@@ -469,8 +495,69 @@ class Engine:
                 self._ws.send(TEXT, data)
             else:
                 self._transport.send(TEXT, data)
+            if self.observer is not None:
+                self._observe_frame(data, True)
             if self._hold:
                 self._check_write_buffer()
+
+    # --- observer (CONTRACT section 1) ---------------------------------------------------
+
+    def _observe(self, event: str, args: tuple[Any, ...]) -> None:
+        """Call ``observer.<event>(*args)``; its errors are logged once per connection and never
+        reach the connection."""
+        try:
+            getattr(self.observer, event)(*args)
+        except Exception:  # noqa: BLE001 - an observer never breaks the connection
+            self._observer_failed(event)
+
+    def _observer_failed(self, event: str) -> None:
+        """Log an observer's failure (called from an ``except`` block), once per connection."""
+        if not self._flow.observer_failed:
+            self._flow.observer_failed = True
+            log.exception(
+                "%s: observer %s.%s failed (further errors of this connection not logged)",
+                self.identity,
+                type(self.observer).__qualname__,
+                event,
+            )
+
+    # The per-frame and per-call events call the observer's method directly (no lookup by name,
+    # no argument tuple): with metrics on, that is most of what observing costs.
+    def _observe_frame(self, data: bytes, out: bool) -> None:
+        observer = self.observer
+        try:
+            if out:
+                observer.frame_out(self, data)
+            else:
+                observer.frame_in(self, data)
+        except Exception:  # noqa: BLE001 - an observer never breaks the connection
+            self._observer_failed("frame_out" if out else "frame_in")
+
+    def _observe_call_in(self, action_name: str, outcome: str) -> None:
+        try:
+            self.observer.call_in(self, action_name, outcome)
+        except Exception:  # noqa: BLE001 - an observer never breaks the connection
+            self._observer_failed("call_in")
+
+    def _call_out(self, action_name: str, started: float, outcome: str) -> None:
+        try:
+            self.observer.call_out(self, action_name, outcome, _monotonic() - started)
+        except Exception:  # noqa: BLE001 - an observer never breaks the connection
+            self._observer_failed("call_out")
+
+    @property
+    def max_bad_messages(self) -> int:
+        """Bad messages in a row after which the connection is closed (0: never)."""
+        return int(self._flow.max_bad_messages)
+
+    @max_bad_messages.setter
+    def max_bad_messages(self, value: int) -> None:
+        self._flow.max_bad_messages = value
+
+    @property
+    def require_boot(self) -> bool:
+        """CALLs other than BootNotification are refused until a boot was accepted."""
+        return bool(self._flow.require_boot)
 
     @property
     def max_frames_per_tick(self) -> int:
@@ -592,11 +679,16 @@ class Engine:
         self._pending = {}
         self._queue = None
         self._outstanding = 0
+        observed = self.observer is not None
         for entry in pending.values():
+            if observed:
+                self._call_out(entry[2], entry[5], "closed")
             fut = entry[0]
             if not fut.done():
                 fut.set_exception(ConnectionClosedError(f"connection to {self.identity!r} closed"))
         for entry in queue or ():
+            if observed:
+                self._call_out(entry[2], entry[6], "closed")
             fut = entry[0]
             if not fut.done():
                 fut.set_exception(ConnectionClosedError(f"connection to {self.identity!r} closed"))
@@ -612,6 +704,10 @@ class Engine:
 
     def _receive(self, data: bytes) -> None:
         frame: Any
+        if self.observer is not None:
+            self._observe_frame(data, False)
+        if self.fast_path and self._fast_call(data):
+            return
         try:
             frame = _decode_envelope(data)
         except (ValueError, RecursionError):
@@ -644,6 +740,8 @@ class Engine:
             exc.error.description,
             "" if exc.reply else ", ignored as the spec says",
         )
+        if self.observer is not None:
+            self._observe("bad_frame", (self, exc.error.code))
         if exc.reply:
             self._write(_encode_error(exc, self.subprotocol))
         elif exc.message_type in (_CALLRESULT, _CALLERROR, _CALLRESULTERROR):
@@ -651,10 +749,13 @@ class Engine:
             entry = self._pending.get(exc.unique_id)
             if entry is not None:
                 self._complete(exc.unique_id)
+                if self.observer is not None:
+                    self._call_out(entry[2], entry[5], exc.error.code)
                 if not entry[0].done():
                     entry[0].set_exception(exc.error)
         self._bad_messages += 1
-        if self.max_bad_messages and self._bad_messages >= self.max_bad_messages:
+        limit = self._flow.max_bad_messages
+        if limit and self._bad_messages >= limit:
             log.warning("%s: %d bad messages in a row, closing", self.identity, self._bad_messages)
             self.close_transport(CLOSE_PROTOCOL_ERROR, b"too many invalid messages")
 
@@ -667,11 +768,16 @@ class Engine:
             if self._unanswered > self.max_unanswered_calls:
                 self._too_many_calls()
                 return
+        elif self.observer is not None:
+            # A SEND is never answered (2.1 part 4 section 4.2.5): its outcome is "send".
+            self._observe_call_in(action_name, "send")
         action = self.actions.get(action_name)
         if action is None:
             if not is_send:
                 self._reply_error(
-                    unique_id, NotImplementedCallError(f"unknown action {action_name!r}"[:255])
+                    unique_id,
+                    NotImplementedCallError(f"unknown action {action_name!r}"[:255]),
+                    action_name,
                 )
             else:
                 log.warning("%s: SEND of unknown action %r dropped", self.identity, action_name)
@@ -681,17 +787,17 @@ class Engine:
             # 2.0.1 B02.FR.09/B03.FR.07: answer CALLs before an accepted boot with SecurityError.
             if not is_send:
                 self._reply_error(
-                    unique_id, SecurityError("BootNotification has not been accepted")
+                    unique_id, SecurityError("BootNotification has not been accepted"), action_name
                 )
             return
         shared = False
-        handler = self._handlers.get(action_name)
+        handler = self._handlers.get(action_name) if self._handlers else None
         if handler is None:
             handler = self._shared_handlers.get(action_name)
             if handler is None:
                 if not is_send:
                     self._reply_error(
-                        unique_id, NotSupportedError(f"{action_name} is not supported")
+                        unique_id, NotSupportedError(f"{action_name} is not supported"), action_name
                     )
                 else:
                     log.warning("%s: SEND %s has no handler", self.identity, action_name)
@@ -706,10 +812,24 @@ class Engine:
                     raise msgspec.ValidationError("Expected `object`")
         except (ValueError, RecursionError) as exc:
             if not is_send:
-                self._reply_error(unique_id, payload_error(exc))
+                self._reply_error(unique_id, payload_error(exc), action_name)
             else:
                 log.warning("%s: invalid SEND %s dropped: %s", self.identity, action_name, exc)
             return
+        self._invoke(unique_id, action, handler, shared, request, is_send, None)
+
+    def _invoke(
+        self,
+        unique_id: str,
+        action: Any,
+        handler: Any,
+        shared: bool,
+        request: Any,
+        is_send: bool,
+        id_json: bytes | None,
+    ) -> None:
+        """Call the handler with the decoded request and answer (sync), or start its task."""
+        action_name = action.name
         try:
             if shared:
                 result = handler(self, request)
@@ -717,12 +837,14 @@ class Engine:
                 result = handler(request)
         except OCPPError as exc:
             if not is_send:
-                self._reply_error(unique_id, exc)
+                self._reply_error(unique_id, exc, action_name)
             return
         except Exception:
             log.exception("%s: handler for %s failed", self.identity, action_name)
             if not is_send:
-                self._reply_error(unique_id, InternalError("An internal error occurred"))
+                self._reply_error(
+                    unique_id, InternalError("An internal error occurred"), action_name
+                )
             return
         if type(result) is not action.response and hasattr(result, "__await__"):
             task = self._loop.create_task(
@@ -737,7 +859,84 @@ class Engine:
             tasks.add(task)
             task.add_done_callback(self._task_done)
         elif not is_send:
-            self._reply(unique_id, action, request, result)
+            self._reply(unique_id, action, request, result, id_json)
+
+    def _fast_call(self, data: bytes) -> bool:
+        """The compiled build's path for a compact CALL ``[2,"<id>","<Action>",{...}]``, read by
+        a byte scan without an envelope object; its answer reuses the id's JSON bytes.
+
+        Only taken when the general path would do exactly the same: an id of 1 to 36 printable
+        ASCII characters without escapes, an alphanumeric action that is known and handled, no
+        whitespace between the elements, a payload that passes its schema, the station accepted
+        (or booting) and the unanswered-CALL allowance not reached. Anything else returns False
+        having changed nothing, and takes the general path, which gives the spec's answer
+        (tests/test_fastpath_diff.py compares both paths' bytes).
+        """
+        n = len(data)
+        # b'[2,"'
+        if n < 12 or data[0] != 91 or data[1] != 50 or data[2] != 44 or data[3] != 34:
+            return False
+        i = 4
+        limit = min(41, n - 8)  # the id: at most 36 characters, then '","'
+        while True:
+            if i >= limit:
+                return False
+            c = data[i]
+            if c == 34:  # '"'
+                break
+            if c < 32 or c > 126 or c == 92:  # a control character, non-ASCII, or an escape
+                return False
+            i += 1
+        id_end = i
+        if id_end == 4 or data[i + 1] != 44 or data[i + 2] != 34:
+            return False
+        i += 3
+        start = i
+        while True:
+            if i >= n - 4:
+                return False
+            c = data[i]
+            if c == 34:
+                break
+            if not (48 <= c <= 57 or 65 <= c <= 90 or 97 <= c <= 122):
+                return False
+            i += 1
+        # '",{' ... '}]'
+        if i == start or data[i + 1] != 44 or data[i + 2] != 123 or data[n - 2] != 125:
+            return False
+        if data[n - 1] != 93 or self._unanswered >= self.max_unanswered_calls:
+            return False
+        if not self.validate_incoming:
+            return False
+        action_name = data[start:i].decode("ascii")
+        action = self.actions.get(action_name)
+        if action is None:
+            return False
+        if not self.accepted and action_name != "BootNotification":
+            return False
+        shared = False
+        handler = self._handlers.get(action_name) if self._handlers else None
+        if handler is None:
+            handler = self._shared_handlers.get(action_name)
+            if handler is None:
+                return False
+            shared = True
+        try:
+            request = action.request_decoder.decode(data[i + 2 : n - 1])
+        except (ValueError, RecursionError):
+            return False  # the general path words the error
+        self._bad_messages = 0
+        self._unanswered += 1
+        self._invoke(
+            data[4:id_end].decode("ascii"),
+            action,
+            handler,
+            shared,
+            request,
+            False,
+            data[3 : id_end + 1],
+        )
+        return True
 
     def _task_done(self, task: Any) -> None:
         if self._flow.tasks is not None:
@@ -753,22 +952,25 @@ class Engine:
         )
         self.close_transport(CLOSE_POLICY_VIOLATION, b"too many unanswered CALLs")
 
-    def _reply(self, unique_id: str, action: Any, request: Any, result: Any) -> None:
-        if type(result) is not action.response:
+    def _reply(
+        self, unique_id: str, action: Any, request: Any, result: Any, id_json: bytes | None
+    ) -> None:
+        response_type = action.response
+        if type(result) is not response_type:
             try:
                 result = self._coerce_response(action, result)  # validated by the conversion
             except OCPPError as exc:
-                self._reply_error(unique_id, exc)
+                self._reply_error(unique_id, exc, action.name)
                 return
-            payload = result
+            payload = _encode(result)
         elif self.validate_outgoing:
             # Encode once and check the bytes with the action's own decoder (msgspec does not
             # validate on encode); the checked bytes then go into the frame as they are.
             payload = _encode(result)
             try:
-                if _last_valid.get(action.response) != payload:
+                if _last_valid.get(response_type) != payload:
                     action.response_decoder.decode(payload)
-                    _last_valid[action.response] = payload
+                    _last_valid[response_type] = payload
             except (ValueError, RecursionError) as exc:
                 log.error(
                     "%s: handler for %s returned an invalid response: %s",
@@ -776,12 +978,19 @@ class Engine:
                     action.name,
                     payload_error(exc).description,
                 )
-                self._reply_error(unique_id, InternalError("An internal error occurred"))
+                self._reply_error(
+                    unique_id, InternalError("An internal error occurred"), action.name
+                )
                 return
-            payload = _Raw(payload)
         else:
-            payload = result
-        self._write(_encode_call_result(unique_id, payload))
+            payload = _encode(result)
+        # [3,"<id>",<payload>] joined from bytes at hand: the same bytes as encoding the array,
+        # without a msgspec.Raw, a tuple and a call into the wire module.
+        if id_json is None:
+            id_json = _encode(unique_id)
+        self._write(b"".join((b"[3,", id_json, b",", payload, b"]")))
+        if self.observer is not None:
+            self._observe_call_in(action.name, "result")
         if (
             not self.accepted
             and action.name == "BootNotification"
@@ -795,6 +1004,8 @@ class Engine:
         response_type = action.response
         if result is None:
             result = {}
+        elif action.custom and isinstance(result, msgspec.Struct):
+            result = _to_builtins(result)  # a vendor action's answer: any Struct that is an object
         if type(result) is dict and self.validate_outgoing and response_type is not None:
             try:
                 return _convert(result, response_type, from_attributes=False)
@@ -809,20 +1020,21 @@ class Engine:
         if type(result) is dict:
             return result
         log.error(
-            "%s: handler for %s returned %s, not %s",
+            "%s: handler for %s %s",
             self.identity,
             action.name,
-            type(result).__name__,
-            getattr(response_type, "__name__", "a dict"),
+            wrong_response(result, response_type, self.subprotocol),
         )
         raise InternalError("An internal error occurred")
 
-    def _reply_error(self, unique_id: str, exc: Any) -> None:
+    def _reply_error(self, unique_id: str, exc: Any, action_name: str) -> None:
         self._write(
             _encode_call_error(
                 unique_id, exc.wire_code(self.subprotocol), exc.description, exc.details
             )
         )
+        if self.observer is not None:
+            self._observe_call_in(action_name, exc.code)
 
     def _run_after(self, action_name: str, request: Any, response: Any) -> None:
         for hook in self._after.get(action_name, ()):
@@ -858,9 +1070,13 @@ class Engine:
                         unique_id, err.wire_code(self.subprotocol), err.description, err.details
                     )
                 )
+            if self.observer is not None:
+                self._call_out(entry[2], entry[5], err.code)
             if not fut.done():
                 fut.set_exception(err)
             return
+        if self.observer is not None:
+            self._call_out(entry[2], entry[5], "result")
         if not fut.done():
             fut.set_result(result)
 
@@ -871,9 +1087,9 @@ class Engine:
             # A CALLRESULTERROR reports that the peer rejected one of *our* CALLRESULTs; there is
             # no pending call for it. Anything else with an unknown id is a late or bogus answer.
             log.warning(
-                "%s: %s %r for id %r: %s",
+                "%s: %s %s for id %r: %s",
                 self.identity,
-                "CALLRESULTERROR" if result_error else "CALLERROR with unknown id",
+                "CALLRESULTERROR" if result_error else "CALLERROR for an unknown id:",
                 frame.error_code,
                 unique_id,
                 frame.error_description,
@@ -886,6 +1102,17 @@ class Engine:
         err = from_call_error(frame.error_code, frame.error_description, frame.error_details)
         if result_error:
             err = CallResultError(err)
+        else:
+            log.info(
+                "%s: CALL %s (id %r) answered with CALLERROR %s: %s",
+                self.identity,
+                entry[2],
+                unique_id,
+                frame.error_code,
+                frame.error_description,
+            )
+        if self.observer is not None:
+            self._call_out(entry[2], entry[5], err.code)
         if not fut.done():
             fut.set_exception(err)
 
@@ -901,9 +1128,17 @@ class Engine:
     def start_call(self, action_name: str, payload: Any, timeout: Any) -> Any:
         """Queue or send a CALL; returns the future of its typed response."""
         fut = self._loop.create_future()
+        self.call_into(fut, action_name, payload, timeout)
+        return fut
+
+    def call_into(self, fut: Any, action_name: str, payload: Any, timeout: Any) -> None:
+        """Queue or send a CALL whose outcome goes to ``fut``: an asyncio Future or any object
+        with ``done()``, ``set_result(value)`` and ``set_exception(exc)`` (a :class:`CallGroup`
+        slot gathers many calls without a Future each). A payload that fails its schema raises
+        here; everything later (answer, CallError, timeout, closing) goes to ``fut``."""
         if self._closed or self._transport is None:
             fut.set_exception(ConnectionClosedError(f"not connected to {self.identity!r}"))
-            return fut
+            return
         action = self.actions.get(action_name)
         if action is None and self.validate_outgoing:
             raise ValueError(f"unknown action {action_name!r} for {self.subprotocol}")
@@ -913,21 +1148,23 @@ class Engine:
             timeout = self.call_timeout
         # The timeout runs from now, also while the call waits in the queue (the docstring of
         # ChargePoint.call promises it).
-        deadline = _monotonic() + timeout if timeout else 0.0
+        started = _monotonic()
+        deadline = started + timeout if timeout else 0.0
         if self._outstanding < self.max_outstanding:
-            self._send_call(fut, action, action_name, payload, timeout, deadline)
+            self._send_call(fut, action, action_name, payload, timeout, deadline, started)
         else:
             if self._queue is None:
                 self._queue = deque()
-            self._queue.append((fut, action, action_name, payload, timeout, deadline))
+            self._queue.append((fut, action, action_name, payload, timeout, deadline, started))
             if deadline:
-                self._sweeper.add(self)
-        return fut
+                self._flow.sweeper.add(self)
 
     def _prepare(self, action: Any, payload: Any) -> Any:
         request_type = action.request
         if type(payload) is _Raw:
             return payload  # made by encode_request(): already checked
+        if action.custom and isinstance(payload, msgspec.Struct):
+            payload = _to_builtins(payload)  # a vendor action's payload is a JSON object
         if type(payload) is request_type:
             if self.validate_outgoing:
                 body = _encode(payload)  # encoded once, checked, sent as is
@@ -936,7 +1173,7 @@ class Engine:
                         action.request_decoder.decode(body)
                         _last_valid[request_type] = body
                 except (ValueError, RecursionError) as exc:
-                    raise payload_error(exc) from None
+                    raise outgoing_error(exc, request_type.__name__) from None
                 return _Raw(body)
             return payload
         if type(payload) is dict:
@@ -944,7 +1181,7 @@ class Engine:
                 try:
                     return _convert(payload, request_type)
                 except msgspec.ValidationError as exc:
-                    raise payload_error(exc) from None
+                    raise outgoing_error(exc, request_type.__name__) from None
             return payload
         raise TypeError(f"payload must be {request_type.__name__} or a dict, not {type(payload)!r}")
 
@@ -958,13 +1195,21 @@ class Engine:
         return payload if type(payload) is _Raw else _Raw(_encode(payload))
 
     def _send_call(
-        self, fut: Any, action: Any, action_name: str, payload: Any, timeout: Any, deadline: float
+        self,
+        fut: Any,
+        action: Any,
+        action_name: str,
+        payload: Any,
+        timeout: Any,
+        deadline: float,
+        started: float,
     ) -> None:
         unique_id = self.next_id()
         self._outstanding += 1
-        self._pending[unique_id] = (fut, action, action_name, deadline, timeout)
+        # (waiter, action, name, deadline, timeout, started): started feeds observer.call_out
+        self._pending[unique_id] = (fut, action, action_name, deadline, timeout, started)
         if deadline:
-            self._sweeper.add(self)
+            self._flow.sweeper.add(self)
         self._write(_encode_call(unique_id, action_name, payload))
 
     def _complete(self, unique_id: str) -> None:
@@ -975,7 +1220,9 @@ class Engine:
         while queue and self._outstanding < self.max_outstanding:
             entry = queue.popleft()
             if not entry[0].done():  # skip calls whose caller gave up while queued
-                self._send_call(entry[0], entry[1], entry[2], entry[3], entry[4], entry[5])
+                self._send_call(
+                    entry[0], entry[1], entry[2], entry[3], entry[4], entry[5], entry[6]
+                )
 
     def send(self, action_name: str, payload: Any) -> str:
         """OCPP 2.1 SEND ``[6, id, action, payload]``: never answered, not subject to the
@@ -1003,6 +1250,14 @@ class Engine:
             if late:
                 self._queue = deque(entry for entry in queue if not (entry[5] and entry[5] <= now))
                 for entry in late:
+                    log.warning(
+                        "%s: CALL %s got no answer within %g s (still queued behind another CALL)",
+                        self.identity,
+                        entry[2],
+                        entry[4],
+                    )
+                    if self.observer is not None:
+                        self._call_out(entry[2], entry[6], "timeout")
                     fut = entry[0]
                     if not fut.done():
                         fut.set_exception(CallTimeoutError(entry[2], "", entry[4]))
@@ -1013,6 +1268,11 @@ class Engine:
         ]
         for uid, entry in expired:
             self._complete(uid)
+            log.warning(
+                "%s: CALL %s (id %r) got no answer within %g s", self.identity, entry[2], uid, entry[4]
+            )
+            if self.observer is not None:
+                self._call_out(entry[2], entry[5], "timeout")
             fut = entry[0]
             if not fut.done():
                 fut.set_exception(CallTimeoutError(entry[2], uid, entry[4]))
@@ -1021,14 +1281,86 @@ class Engine:
         )
 
 
+class FrameListener(picows.WSListener):
+    """picows' listener that hands every frame to its engine, ``charge_point``.
+
+    Compiled, this is a ``cdef class`` subclassing picows' ``WSListener`` (see ``_engine_c.pxd``):
+    picows reaches :meth:`on_ws_frame` through its vtable and the engine's ``feed`` is a direct C
+    call, with no Python-level call per frame. A Python subclass that does not override
+    ``on_ws_frame`` keeps that path. Pure, :meth:`bind` puts the engine's bound ``feed`` in the
+    instance dictionary, where picows finds it first (one call instead of two).
+    """
+
+    def bind(self, charge_point: Engine) -> None:
+        self.charge_point = charge_point
+        if not _COMPILED:
+            self.__dict__["on_ws_frame"] = charge_point.feed
+
+    def on_ws_frame(self, transport: Any, frame: Any) -> None:
+        self.charge_point.feed(transport, frame)
+
+
+class CallGroup:
+    """The outcomes of many CALLs (a fan-out) gathered into one Future, without a Future and a
+    done-callback per call: each call reports to a :class:`CallSlot` (see
+    :meth:`Engine.call_into`); ``future`` resolves to the list of results, an exception standing
+    for a call that failed, once every call has ended."""
+
+    def __init__(self, loop: Any, count: int) -> None:
+        self.results: list[Any] = [None] * count
+        self.remaining = count
+        self.future = loop.create_future()
+        if not count:
+            self.future.set_result(self.results)
+
+    def slot(self, index: Any) -> CallSlot:
+        return CallSlot(self, index)
+
+    def _settle(self, index: Any, value: Any) -> None:
+        self.results[index] = value
+        self.remaining -= 1
+        if not self.remaining and not self.future.done():
+            self.future.set_result(self.results)
+
+
+class CallSlot:
+    """One call's place in a :class:`CallGroup`; quacks like the Future the engine completes."""
+
+    def __init__(self, group: CallGroup, index: Any) -> None:
+        self.group = group
+        self.index = index
+        self.finished = False
+
+    def done(self) -> bool:
+        # A fan-out whose caller went away (its Future cancelled) sends nothing more.
+        return self.finished or self.group.future.done()
+
+    def set_result(self, value: Any) -> None:
+        if not self.finished:
+            self.finished = True
+            self.group._settle(self.index, value)
+
+    def set_exception(self, exc: Any) -> None:
+        self.set_result(exc)
+
+
+def hook_name(hook: Any) -> str:
+    """A hook's real name for the log: ``module.Class.method`` or ``module.function``."""
+    target = getattr(hook, "func", hook)  # functools.partial
+    name = getattr(target, "__qualname__", None) or type(target).__qualname__
+    module = getattr(target, "__module__", None)
+    return f"{module}.{name}" if module else str(name)
+
+
 def call_hook(engine: Any, hook: Any, args: tuple[Any, ...]) -> None:
-    """Run a hook of ``engine``'s (sync or async); its errors are logged, never raised. An async
+    """Run a hook of ``engine``'s (sync or async); its errors are logged with the connection's
+    identity and the hook's name, never raised and never put in an answer to the peer. An async
     hook's task is kept in ``engine._flow.hook_tasks`` (the server's set on the server side, which
     waits for them, then cancels them, when it closes)."""
     try:
         result = hook(*args)
     except Exception:
-        log.exception("%s: hook %r failed", engine.identity, hook)
+        log.exception("%s: hook %s failed", engine.identity, hook_name(hook))
         return
     if hasattr(result, "__await__"):
         task = engine._loop.create_task(result)
@@ -1037,16 +1369,28 @@ def call_hook(engine: Any, hook: Any, args: tuple[Any, ...]) -> None:
         if tasks is None:
             tasks = flow.hook_tasks = set()
         tasks.add(task)
-        task.add_done_callback(_hook_done(tasks))
+        task.add_done_callback(_HookDone(tasks, engine.identity, hook))
 
 
-def _hook_done(tasks: set[Any]) -> Any:
-    def done(task: Any) -> None:
-        tasks.discard(task)
+class _HookDone:
+    """Done-callback of an async hook's task: forget the task, log its failure."""
+
+    __slots__ = ("hook", "identity", "tasks")
+
+    def __init__(self, tasks: set[Any], identity: str, hook: Any) -> None:
+        self.tasks = tasks
+        self.identity = identity
+        self.hook = hook
+
+    def __call__(self, task: Any) -> None:
+        self.tasks.discard(task)
         if not task.cancelled() and task.exception() is not None:
-            log.error("hook failed", exc_info=task.exception())
-
-    return done
+            log.error(
+                "%s: hook %s failed",
+                self.identity,
+                hook_name(self.hook),
+                exc_info=task.exception(),
+            )
 
 
 async def _finish_async(
@@ -1059,15 +1403,17 @@ async def _finish_async(
             result = await coro
         except OCPPError as exc:
             if not is_send:
-                engine._reply_error(unique_id, exc)
+                engine._reply_error(unique_id, exc, action.name)
             return
         except Exception:
             log.exception("%s: handler for %s failed", engine.identity, action.name)
             if not is_send:
-                engine._reply_error(unique_id, InternalError("An internal error occurred"))
+                engine._reply_error(
+                    unique_id, InternalError("An internal error occurred"), action.name
+                )
             return
         if not is_send:
-            engine._reply(unique_id, action, request, result)
+            engine._reply(unique_id, action, request, result, None)
     finally:
         if not is_send:
             engine._flow.async_calls -= 1

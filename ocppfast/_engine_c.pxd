@@ -1,7 +1,23 @@
 # Augmenting declarations for ocppfast/_engine.py when compiled by Cython (ocppfast._engine_c).
 # WSFrame comes from picows' .pxd: frame fields and get_payload_as_bytes() become direct C
 # access. This is why the compiled engine is tied to the exact picows release (see _speedups).
+cimport cython
+cimport picows.picows as picows
 from picows.picows cimport WSFrame, WSTransport
+
+# Module aliases as C globals: the per-frame path reads them without a dict lookup.
+cdef object log
+cdef object _CALL, _CALLRESULT, _CALLERROR, _CALLRESULTERROR, _SEND
+cdef object _Call, _CallResult, _CallError, _CallResultError, _Send
+cdef object _decode_envelope, _classify, _version_error
+cdef str _OCPP21
+cdef object _encode_call, _encode_send, _encode_call_error, _encode_error
+cdef object _encode_call_result_error
+cdef object _generic_decode, _convert, _to_builtins, _encode, _Raw, _monotonic
+cdef dict _last_valid
+cdef dict _sweepers
+cdef bint _COMPILED
+
 
 cdef class Engine:
     cdef public object _loop
@@ -19,20 +35,19 @@ cdef class Engine:
     cdef public double call_timeout
     cdef public bint validate_incoming
     cdef public bint validate_outgoing
-    cdef public Py_ssize_t max_bad_messages
-    cdef public bint require_boot
     cdef public bint accepted
     cdef Py_ssize_t _bad_messages
     cdef public object _transport
     cdef WSTransport _ws
     cdef bint _closed
-    cdef object _sweeper
     cdef public unsigned long long rx_count
     cdef public Py_ssize_t max_unanswered_calls
     cdef bint _hold
     cdef Py_ssize_t _chunk_frames
     cdef public Py_ssize_t _unanswered
     cdef public object _flow
+    cdef public object observer
+    cdef public bint fast_path
     cdef object __weakref__
 
     cpdef feed(self, object transport, WSFrame frame)
@@ -48,14 +63,46 @@ cdef class Engine:
     cdef _write(self, bytes data)
     cdef _bad_frame(self, object exc)
     cdef _on_call(self, str unique_id, str action_name, object payload, bint is_send)
-    cpdef _reply(self, str unique_id, object action, object request, object result)
+    cpdef _reply(self, str unique_id, object action, object request, object result, bytes id_json)
+    cdef _invoke(self, str unique_id, object action, object handler, bint shared, object request, bint is_send, bytes id_json)
+    @cython.locals(n=Py_ssize_t, i=Py_ssize_t, limit=Py_ssize_t, id_end=Py_ssize_t, start=Py_ssize_t, c=Py_ssize_t)
+    cdef bint _fast_call(self, bytes data) except -1
     cdef _coerce_response(self, object action, object result)
-    cpdef _reply_error(self, str unique_id, object exc)
+    cpdef _reply_error(self, str unique_id, object exc, str action_name)
+    cdef _observe(self, str event, tuple args)
+    cdef _call_out(self, str action_name, double started, str outcome)
+    cdef _observe_frame(self, bytes data, bint out)
+    cdef _observe_call_in(self, str action_name, str outcome)
+    cdef _observer_failed(self, str event)
     cdef _run_after(self, str action_name, object request, object response)
     cdef _on_result(self, object frame)
     cdef _on_error(self, object frame, bint result_error)
     cpdef str next_id(self)
     cpdef start_call(self, str action_name, object payload, object timeout)
+    cpdef call_into(self, object fut, str action_name, object payload, object timeout)
     cdef _prepare(self, object action, object payload)
-    cdef _send_call(self, object fut, object action, str action_name, object payload, object timeout, double deadline)
+    cdef _send_call(self, object fut, object action, str action_name, object payload, object timeout, double deadline, double started)
     cdef _complete(self, str unique_id)
+
+
+cdef class FrameListener(picows.WSListener):
+    cdef public Engine charge_point
+    cpdef bind(self, Engine charge_point)
+    cpdef on_ws_frame(self, WSTransport transport, WSFrame frame)
+
+
+cdef class CallGroup:
+    cdef public list results
+    cdef public Py_ssize_t remaining
+    cdef public object future
+    cpdef CallSlot slot(self, object index)
+    cdef _settle(self, object index, object value)
+
+
+cdef class CallSlot:
+    cdef CallGroup group
+    cdef object index
+    cdef public bint finished
+    cpdef bint done(self)
+    cpdef set_result(self, object value)
+    cpdef set_exception(self, object exc)

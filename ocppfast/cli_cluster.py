@@ -7,7 +7,8 @@ python -m ocppfast cluster call --redis URL --all ACTION [JSON] [--json]
 
 ``cluster call`` exits 0 for a CALLRESULT, 3 for a CALLERROR (its code is printed), 4 when the
 station is not connected or its node is unavailable, 5 on a timeout, 6 when Redis cannot be
-reached, 1 for anything else (an unknown action, a payload that is not JSON).
+reached, 1 for anything else (an unknown action, a payload that is not JSON or fails the
+station's schema: ``PayloadError``, nothing sent).
 """
 
 from __future__ import annotations
@@ -73,6 +74,14 @@ def add_parser(sub: Any) -> None:
 
         def run_serve(args: argparse.Namespace) -> int:
             if wants_cluster(args):
+                if getattr(args, "metrics_port", 0):
+                    # One endpoint per process would need a port per worker: refused, not ignored.
+                    print(
+                        "ocppfast serve: --metrics-port serves one process; it is not available "
+                        "with --workers, --redis or --max-connections yet",
+                        file=sys.stderr,
+                    )
+                    return 2
                 return serve(args, lambda: _demo_central_system(args))
             return int(one_process(args))
 
@@ -292,10 +301,12 @@ def _parse_target(args: argparse.Namespace) -> tuple[str | None, str, Any]:
 
 def kind_of(result: Any) -> str:
     """The summary bucket of one fan-out outcome."""
-    from .errors import OCPPError
+    from .errors import OCPPError, PayloadError
 
     if isinstance(result, OCPPError):
         return f"CALLERROR:{result.code}"
+    if isinstance(result, PayloadError):  # refused by the station's schema: nothing was sent
+        return f"PayloadError:{result.code}"
     if isinstance(result, BaseException):
         return type(result).__name__
     return "CALLRESULT"

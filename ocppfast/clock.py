@@ -5,34 +5,30 @@ OCPP date-times are RFC 3339 (1.6 section 3.5 / 2.0.1 part 2 section 2.1.3 "date
 ``datetime.now(UTC).isoformat()`` costs about a microsecond and ``time.strftime`` more (measured
 in issue 14). ``now()`` formats once per millisecond and returns the cached string otherwise;
 within one second only the millisecond digits change, so the date part is formatted once a second.
+
+The implementation is ``ocppfast._datetime`` (with the date-time check the generated types run),
+compiled as ``_datetime_c`` when built; ``IMPL`` is the module in use, ``COMPILED`` says which.
 """
 
 from __future__ import annotations
 
-import time
+import importlib
+from collections.abc import Callable
+from types import ModuleType
 
-__all__ = ["now"]
+from . import _datetime
+from ._speedups import USE_EXTENSIONS
 
-_time = time.time
-_gmtime = time.gmtime
-_strftime = time.strftime
+__all__ = ["COMPILED", "IMPL", "now"]
 
-_last_ms = -1
-_last = ""
-_second = -1
-_prefix = ""
+IMPL: ModuleType = _datetime
+COMPILED = False
+if USE_EXTENSIONS:  # no picows inside: any build of _datetime_c will do
+    try:
+        IMPL = importlib.import_module("ocppfast._datetime_c")
+        COMPILED = True
+    except ImportError:
+        pass
 
-
-def now() -> str:
-    """The current UTC time as ``YYYY-MM-DDTHH:MM:SS.mmmZ`` (RFC 3339, millisecond precision)."""
-    global _last_ms, _last, _second, _prefix
-    ms = int(_time() * 1000)
-    if ms == _last_ms:
-        return _last
-    second = ms // 1000
-    if second != _second:
-        _second = second
-        _prefix = _strftime("%Y-%m-%dT%H:%M:%S.", _gmtime(second))
-    _last_ms = ms
-    _last = f"{_prefix}{ms % 1000:03d}Z"
-    return _last
+#: The current UTC time as ``YYYY-MM-DDTHH:MM:SS.mmmZ`` (RFC 3339, millisecond precision).
+now: Callable[[], str] = IMPL.now

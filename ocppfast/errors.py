@@ -13,31 +13,50 @@ class through :func:`from_call_error`, accepting either spelling.
 
 from __future__ import annotations
 
+import socket
+import ssl
 from typing import Any, ClassVar
 
+from picows import WSInvalidStatusError
+
 __all__ = [
+    "AuthenticationError",
     "CallErrorCode",
     "CallResultError",
     "CallTimeoutError",
+    "CertificateVerifyError",
+    "ConnectError",
+    "ConnectRefusedError",
+    "ConnectTimeoutError",
     "ConnectionClosedError",
     "FormatViolationError",
     "FormationViolationError",
     "GenericError",
+    "HTTPStatusError",
+    "IdentityInUseError",
     "InternalError",
+    "InvalidURLError",
     "MessageTypeNotSupportedError",
+    "NameResolutionError",
     "NotConnectedError",
+    "NotFoundError",
     "NotImplementedCallError",
     "NotSupportedError",
     "OCPPError",
     "OccurenceConstraintViolationError",
     "OccurrenceConstraintViolationError",
+    "PayloadError",
     "PropertyConstraintViolationError",
     "ProtocolError",
     "RpcFrameworkError",
     "SecurityError",
+    "ServiceUnavailableError",
+    "SubprotocolError",
+    "TLSError",
     "TypeConstraintViolationError",
     "from_call_error",
     "wire_code",
+    "wrong_response",
 ]
 
 OCPP16 = "ocpp1.6"
@@ -167,6 +186,142 @@ class NotConnectedError(ConnectionClosedError):
     ``call``): nothing was sent."""
 
 
+class PayloadError(ValueError):
+    """A payload this side was about to send fails its own schema: nothing was sent.
+
+    Raised by ``call`` (and ``validate_outgoing``) before anything reaches the wire, so it is a
+    different class from the :class:`OCPPError` a CALLERROR *received from the peer* becomes.
+    ``code`` is the CallError code the peer would have answered with (``FormatViolation``,
+    ``TypeConstraintViolation``, ...); ``description`` says which field and why.
+    """
+
+    def __init__(self, description: str, code: str = "FormatViolation") -> None:
+        super().__init__(description)
+        self.description = description
+        self.code = code
+
+
+# --- connecting (ocppfast.connect) ------------------------------------------------------------
+
+
+class ConnectError(ConnectionError):
+    """Connecting to a central system failed. ``url`` (the full URL, identity included) and
+    ``identity`` say which connection; the subclass says why. Once connected, a lost connection
+    is :class:`ConnectionClosedError` instead."""
+
+    def __init__(self, message: str, *, url: str, identity: str) -> None:
+        super().__init__(f"{identity!r} at {url}: {message}")
+        self.url = url
+        self.identity = identity
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+    def __reduce__(self) -> Any:
+        return (_rebuild_connect_error, (type(self), self.__dict__, self.args))
+
+
+def _rebuild_connect_error(cls: type[ConnectError], state: dict[str, Any], args: Any) -> Any:
+    err = cls.__new__(cls)
+    err.args = args
+    err.__dict__.update(state)
+    return err
+
+
+class ConnectRefusedError(ConnectError, ConnectionRefusedError):
+    """Nothing listens at the URL's host and port (TCP connection refused)."""
+
+
+class NameResolutionError(ConnectError, socket.gaierror):
+    """The URL's host name does not resolve (DNS)."""
+
+
+class InvalidURLError(ConnectError, ValueError):
+    """The URL is not a ``ws://`` or ``wss://`` URL with a host."""
+
+
+class ConnectTimeoutError(ConnectError, TimeoutError):
+    """The TCP, TLS or WebSocket handshake did not complete within ``connect_timeout``."""
+
+
+class TLSError(ConnectError, ssl.SSLError):
+    """The TLS handshake failed (security profiles 2 and 3)."""
+
+
+class CertificateVerifyError(TLSError, ssl.SSLCertVerificationError):
+    """The central system's certificate did not verify against the client's TLS context."""
+
+
+class SubprotocolError(ConnectError):
+    """The central system accepted none of the offered OCPP versions (``offered``; ``chosen``
+    is what it answered, or None)."""
+
+    offered: tuple[str, ...] = ()
+    chosen: str | None = None
+
+
+class HTTPStatusError(ConnectError, WSInvalidStatusError):
+    """The central system answered the WebSocket upgrade with an HTTP error ``status`` (and
+    ``body``). Also a ``picows.WSInvalidStatusError``, for code written against picows."""
+
+    status: int = 0
+    body: bytes = b""
+    headers: dict[str, str]
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        url: str,
+        identity: str,
+        status: int,
+        body: bytes = b"",
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(message, url=url, identity=identity)
+        self.status = status
+        self.body = body
+        self.headers = headers or {}
+        self.raw_header = None
+        self.raw_body = body
+        self.response = None
+
+
+class AuthenticationError(HTTPStatusError):
+    """HTTP 401: the identity/password (security profiles 1-2) was refused."""
+
+
+class NotFoundError(HTTPStatusError):
+    """HTTP 404: the central system does not know this identity (or the URL's path)."""
+
+
+class IdentityInUseError(HTTPStatusError):
+    """HTTP 409: a station with this identity is already connected (``duplicate_identity``
+    ``"reject"`` on an ocppfast central system)."""
+
+
+class ServiceUnavailableError(HTTPStatusError):
+    """HTTP 503: the central system is at capacity; ``retry_after`` is its Retry-After header in
+    seconds (None when absent). ``connect(reconnect=True)`` retries it."""
+
+    @property
+    def retry_after(self) -> float | None:
+        value = self.headers.get("retry-after") or self.headers.get("Retry-After")
+        try:
+            return float(value) if value is not None else None
+        except ValueError:
+            return None
+
+
+#: HTTP status -> the HTTPStatusError subclass raised for it.
+HTTP_STATUS_ERRORS: dict[int, type[HTTPStatusError]] = {
+    401: AuthenticationError,
+    404: NotFoundError,
+    409: IdentityInUseError,
+    503: ServiceUnavailableError,
+}
+
+
 _BY_CODE: dict[str, type[OCPPError]] = {
     cls.code: cls
     for cls in (
@@ -231,6 +386,21 @@ V2_CODES = frozenset(
         "TypeConstraintViolation",
     }
 )
+
+
+def wrong_response(result: object, expected: type[Any] | None, subprotocol: str) -> str:
+    """What a handler did wrong when it returned ``result`` where the negotiated version
+    ``subprotocol`` needs ``expected``: both types with their modules (a 1.6 and a 2.0.1
+    ``BootNotificationResponse`` share a name) and the version."""
+    got = type(result)
+    want = f"{expected.__module__}.{expected.__qualname__}" if expected is not None else "a dict"
+    hint = ""
+    if expected is not None and got.__name__ == expected.__name__:
+        hint = f": answer with the {subprotocol} type (check cp.subprotocol) or a dict"
+    return (
+        f"returned {got.__module__}.{got.__qualname__}, not {want} "
+        f"(the negotiated version is {subprotocol}){hint}"
+    )
 
 
 def wire_code(code: str, subprotocol: str) -> str:

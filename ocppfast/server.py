@@ -36,15 +36,21 @@ import logging
 import re
 import ssl as ssl_module
 from collections.abc import Callable, Iterable
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any, Self, TypeVar, Unpack, overload
 from urllib.parse import unquote
 
+import msgspec
 from picows import WSUpgradeRequest, WSUpgradeResponse, WSUpgradeResponseWithListener
 
+from . import observe as observing  # (`observe` names the registry's listeners below)
+from . import options as options_mod
 from . import versions as versions_mod
-from .charge_point import ChargePoint, action_of
+from .actions import Action, make_custom_action
+from .charge_point import ChargePoint, action_of, check_action_name, check_handler
 from .engine import CLOSE_GOING_AWAY, CLOSE_POLICY_VIOLATION, call_hook
 from .errors import NotConnectedError
+from .message import Request
+from .options import ServerOptions
 from .transport import HandshakeLimiter, OCPPListener, PicowsLog, RejectListener, create_server
 
 log = logging.getLogger("ocppfast")
@@ -59,7 +65,17 @@ MAX_IDENTITY_LENGTH = 48
 #: and ``make demo`` booted 754 of 1,000; issue 13). The kernel caps it at net.core.somaxconn.
 LISTEN_BACKLOG = 4096
 
-Hook = Callable[[ChargePoint], Any]
+#: The options that are also the engine's keyword arguments (ocppfast/options.py).
+_ENGINE_OPTIONS = tuple(options_mod.engine_options(options_mod.resolve("CentralSystem", {})))
+
+Hook = Callable[[ChargePoint], object]
+R = TypeVar("R")
+#: A central-system handler: ``handler(charge_point, request) -> response`` (sync or async).
+SystemHandler = TypeVar("SystemHandler", bound=Callable[[ChargePoint, Any], object])
+#: A central-system after-hook: ``hook(charge_point, request, response)``.
+SystemHook = TypeVar("SystemHook", bound=Callable[[ChargePoint, Any, Any], object])
+#: ``on_connect`` / ``on_disconnect`` hooks: ``hook(charge_point)`` (sync or async).
+ConnectionHook = TypeVar("ConnectionHook", bound=Callable[[ChargePoint], object])
 
 
 _BAD_ESCAPE = re.compile(rb"%(?![0-9A-Fa-f]{2})")
@@ -141,79 +157,70 @@ class CentralSystem:
         await cs.call("CP-1", "Reset", ResetRequest(type="Soft"))
     """
 
+    if TYPE_CHECKING:  # set from the resolved options (ocppfast/options.py), one per option
+        passwords: dict[str, str] | None
+        authenticate: Callable[[str, str], bool] | None
+        identity_known: Callable[[str], bool] | None
+        ssl: ssl_module.SSLContext | None
+        duplicate_identity: str
+        call_timeout: float
+        max_outstanding: int
+        validate_incoming: bool
+        validate_outgoing: bool
+        require_boot: bool
+        max_message_size: int
+        max_bad_messages: int
+        handshake_timeout: float
+        ping_interval: float
+        ping_timeout: float
+        read_buffer_size: int
+        use_aiofastnet: bool
+        verify_certificate: Callable[[str, dict[str, Any]], bool]
+        max_unanswered_calls: int
+        max_frames_per_tick: int
+        max_write_buffer: int
+        write_timeout: float
+        close_timeout: float
+        max_handshakes: int
+        max_handshakes_per_address: int
+        max_connections: int | None
+        observer: observing.Observer | None
+
+    @options_mod.spell_out("CentralSystem")
     def __init__(
         self,
         *,
         versions: Iterable[str] = versions_mod.SUPPORTED,
         path: str = "/",
-        passwords: dict[str, str] | None = None,
-        authenticate: Callable[[str, str], bool] | None = None,
-        identity_known: Callable[[str], bool] | None = None,
-        ssl: ssl_module.SSLContext | None = None,
-        duplicate_identity: str = "replace",
-        call_timeout: float = 30.0,
-        max_outstanding: int = 1,
-        validate_incoming: bool = True,
-        validate_outgoing: bool = True,
-        require_boot: bool = False,
-        max_message_size: int = 1024 * 1024,
-        max_bad_messages: int = 10,
-        handshake_timeout: float = 10.0,
-        ping_interval: float = 60.0,
-        ping_timeout: float = 30.0,
-        read_buffer_size: int = 4096,
-        use_aiofastnet: bool = False,
-        on_connect: Hook | None = None,
-        on_disconnect: Hook | None = None,
-        verify_certificate: Callable[[str, dict[str, Any]], bool] | None = None,
-        max_unanswered_calls: int = 4,
-        max_frames_per_tick: int = 32,
-        max_write_buffer: int = 4 * 1024 * 1024,
-        write_timeout: float = 30.0,
-        close_timeout: float = 5.0,
-        max_handshakes: int = 4096,
-        max_handshakes_per_address: int = 256,
-        max_connections: int | None = None,
+        **options: Unpack[ServerOptions],
     ) -> None:
+        """``versions`` enabled (in the server's order of preference), the URL ``path`` stations
+        connect under (``path/<identity>``), and the connection options of
+        ``ocppfast/options.py`` (``docs/options.md``); an unknown option is a ``TypeError``."""
+        resolved = options_mod.resolve("CentralSystem", options)
         self.versions = versions_mod.check(tuple(versions))
-        _refuse_async("authenticate", authenticate)
-        _refuse_async("identity_known", identity_known)
-        if duplicate_identity not in ("replace", "reject"):
+        _refuse_async("authenticate", resolved["authenticate"])
+        _refuse_async("identity_known", resolved["identity_known"])
+        if resolved["duplicate_identity"] not in ("replace", "reject"):
             raise ValueError("duplicate_identity must be 'replace' or 'reject'")
         self.path = "/" + path.strip("/")
-        self.passwords = passwords
-        self.authenticate = authenticate
-        self.identity_known = identity_known
-        self.ssl = ssl
-        self.duplicate_identity = duplicate_identity
-        self.call_timeout = call_timeout
-        self.max_outstanding = max_outstanding
-        self.validate_incoming = validate_incoming
-        self.validate_outgoing = validate_outgoing
-        self.require_boot = require_boot
-        self.max_message_size = max_message_size
-        self.max_bad_messages = max_bad_messages
-        self.handshake_timeout = handshake_timeout
-        self.ping_interval = ping_interval
-        self.ping_timeout = ping_timeout
-        self.read_buffer_size = read_buffer_size
+        self._on_connect: Hook | None = resolved.pop("on_connect")
+        self._on_disconnect: Hook | None = resolved.pop("on_disconnect")
         # picows uses aiofastnet's transport when it is installed (picows depends on it). uvloop's
         # own transport measured 10.4 KiB of server RSS per idle connection against 15.7 KiB with
-        # aiofastnet (5,000 connections, 1 KiB read buffer), so it is the default here.
-        self.use_aiofastnet = use_aiofastnet
-        self.on_connect = on_connect
-        self.on_disconnect = on_disconnect
-        self.verify_certificate = verify_certificate or certificate_matches_identity
+        # aiofastnet (5,000 connections, 1 KiB read buffer), so use_aiofastnet defaults to False.
         # Abuse limits, per connection (see Engine.feed / Engine.pause_writing): unanswered
         # CALLs allowed (OCPP-J allows one), frames handled per event-loop iteration, bytes
         # queued for a peer that does not read and how long it may not read, how long to wait
-        # for the peer's close frame.
-        self.max_unanswered_calls = max_unanswered_calls
-        self.max_frames_per_tick = max_frames_per_tick
-        self.max_write_buffer = max_write_buffer
-        self.write_timeout = write_timeout
-        self.close_timeout = close_timeout
-        self._handshakes = HandshakeLimiter(max_handshakes, max_handshakes_per_address)
+        # for the peer's close frame. Connection cap (issue 11): at ``max_connections`` open
+        # connections a new handshake is answered HTTP 503 with Retry-After, before the process
+        # runs out of file descriptors.
+        for name, value in resolved.items():
+            setattr(self, name, value)
+        self.verify_certificate = resolved["verify_certificate"] or certificate_matches_identity
+        self._handshakes = HandshakeLimiter(
+            resolved["max_handshakes"], resolved["max_handshakes_per_address"]
+        )
         self._picows_log = PicowsLog()
         self._hook_tasks: set[asyncio.Task[Any]] = set()
         self._drop_timers: set[asyncio.TimerHandle] = set()
@@ -221,49 +228,129 @@ class CentralSystem:
         self.charge_points: dict[str, ChargePoint] = {}
         self._handlers: dict[str, Any] = {}
         self._after: dict[str, list[Any]] = {}
-        self._actions = {v: versions_mod.actions(v) for v in self.versions}
+        self._actions: dict[str, dict[str, Action]] = {
+            v: versions_mod.actions(v) for v in self.versions
+        }
         self._server: asyncio.Server | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._listeners: set[OCPPListener] = set()
         self._keepalive: asyncio.TimerHandle | None = None
         self._closing = False
         self._all_closed: asyncio.Event | None = None
-        # Connection cap (issue 11): at ``max_connections`` open connections a new handshake is
-        # answered HTTP 503 with Retry-After, before the process runs out of file descriptors;
-        # the station retries and, with several workers on one port, usually lands elsewhere.
-        self.max_connections = max_connections
+        self._arrivals: dict[str, list[asyncio.Future[ChargePoint]]] = {}
         # Internal observers of the registry (ocppfast.cluster): called after on_connect /
         # on_disconnect bookkeeping, without taking the user's hooks.
         self._connect_listeners: list[Callable[[ChargePoint], None]] = []
         self._disconnect_listeners: list[Callable[[ChargePoint], None]] = []
 
+    def _engine_options(self) -> dict[str, Any]:
+        """The engine's keyword arguments, read from the current option attributes."""
+        return {name: getattr(self, name) for name in _ENGINE_OPTIONS}
+
     # --- handlers ------------------------------------------------------------------------
 
-    def on(self, action: str, handler: Any = None) -> Any:
-        """Register ``handler(charge_point, request) -> response`` for every station."""
+    @overload
+    def on(
+        self, action: str, *, custom: bool = False
+    ) -> Callable[[SystemHandler], SystemHandler]: ...
+    @overload
+    def on(self, action: str, handler: SystemHandler, *, custom: bool = False) -> SystemHandler: ...
+
+    def on(self, action: str, handler: Any = None, *, custom: bool = False) -> Any:
+        """Register ``handler(charge_point, request) -> response`` (sync or async) for every
+        station: ``cs.on("Heartbeat", fn)`` or the decorator ``@cs.on("Heartbeat")``.
+
+        An action that none of the enabled versions has is a ``ValueError`` (with the closest
+        name); ``custom=True`` registers a vendor action (no schema: the handler gets a dict
+        and may answer with a dict). A handler annotated to return another version's (or
+        action's) response is refused."""
         if handler is None:
-            return lambda fn: self.on(action, fn)
+            return lambda fn: self.on(action, fn, custom=custom)
+        if custom:
+            self.add_custom_action(action)
+        else:
+            check_action_name(action, self._actions)
+            check_handler(action, handler, self._actions)
         self._handlers[action] = handler
         return handler
 
-    def after(self, action: str, hook: Any = None) -> Any:
-        """Register ``hook(charge_point, request, response)``, run after the response is sent."""
+    @overload
+    def after(self, action: str, *, custom: bool = False) -> Callable[[SystemHook], SystemHook]: ...
+    @overload
+    def after(self, action: str, hook: SystemHook, *, custom: bool = False) -> SystemHook: ...
+
+    def after(self, action: str, hook: Any = None, *, custom: bool = False) -> Any:
+        """Register ``hook(charge_point, request, response)``, run after the response is sent
+        (it never delays it; its errors are logged). Names are checked as :meth:`on` does."""
         if hook is None:
-            return lambda fn: self.after(action, fn)
+            return lambda fn: self.after(action, fn, custom=custom)
+        if custom:
+            self.add_custom_action(action)
+        else:
+            check_action_name(action, self._actions, where="after")
         self._after.setdefault(action, []).append(hook)
+        return hook
+
+    def add_custom_action(self, action: str) -> None:
+        """Make the vendor action ``action`` known in every enabled version, for handlers and for
+        ``call(identity, action, {...})`` (the shared registries of ``ocppfast.versions`` are
+        not changed: this central system gets copies)."""
+        custom = make_custom_action(action)
+        for version, registry in self._actions.items():
+            if action not in registry or not registry[action].custom:
+                self._actions[version] = {**registry, action: custom}
+        for cp in self.charge_points.values():  # already connected stations learn it too
+            cp.add_custom_action(action)
+
+    @property
+    def on_connect(self) -> Callable[[ConnectionHook], ConnectionHook]:
+        """The hook run with ``(charge_point)`` when a station is registered (sync or async):
+        ``@cs.on_connect`` (a decorator), ``cs.on_connect = fn`` or ``on_connect=fn``."""
+        return self._set_on_connect
+
+    @on_connect.setter
+    def on_connect(self, hook: Hook | None) -> None:
+        self._on_connect = hook
+
+    def _set_on_connect(self, hook: ConnectionHook) -> ConnectionHook:
+        self._on_connect = hook
+        return hook
+
+    @property
+    def on_disconnect(self) -> Callable[[ConnectionHook], ConnectionHook]:
+        """The hook run with ``(charge_point)`` when a registered station is gone:
+        ``@cs.on_disconnect``, ``cs.on_disconnect = fn`` or ``on_disconnect=fn``."""
+        return self._set_on_disconnect
+
+    @on_disconnect.setter
+    def on_disconnect(self, hook: Hook | None) -> None:
+        self._on_disconnect = hook
+
+    def _set_on_disconnect(self, hook: ConnectionHook) -> ConnectionHook:
+        self._on_disconnect = hook
         return hook
 
     # --- lifecycle -----------------------------------------------------------------------
 
     async def start(
-        self, host: str | None = "127.0.0.1", port: int = 9000, **kwargs: Any
+        self,
+        host: str | None = "127.0.0.1",
+        port: int = 9000,
+        *,
+        backlog: int = LISTEN_BACKLOG,
+        reuse_port: bool | None = None,
+        reuse_address: bool | None = None,
     ) -> CentralSystem:
         """Listen on ``host:port``; returns once listening (``port=0`` picks a free port).
 
-        ``kwargs`` go to the event loop's ``create_server`` (e.g. ``backlog``, default
-        :data:`LISTEN_BACKLOG`, or ``reuse_port``)."""
+        ``backlog`` (default :data:`LISTEN_BACKLOG`), ``reuse_port`` (several processes on one
+        port) and ``reuse_address`` go to the event loop's ``create_server``."""
         self._loop = asyncio.get_running_loop()
-        kwargs.setdefault("backlog", LISTEN_BACKLOG)
+        kwargs: dict[str, Any] = {"backlog": backlog}
+        if reuse_port is not None:
+            kwargs["reuse_port"] = reuse_port
+        if reuse_address is not None:
+            kwargs["reuse_address"] = reuse_address
         self._server = await create_server(
             self._handshake,
             host,
@@ -337,12 +424,14 @@ class CentralSystem:
 
     def _handshake(self, request: WSUpgradeRequest) -> Any:
         try:
-            return self._handshake_checked(request)
+            result = self._handshake_checked(request)
         except Exception:
             # A failing auth hook (a database down...): logged here, never shown to the client
             # (picows would answer 500 with the exception's text).
             log.exception("handshake of %r failed", request.path[:200])
-            return _refuse(500, b"internal server error")
+            result = _refuse(500, b"internal server error")
+        observing.handshake_refused(self.observer, request, result)  # logged and counted
+        return result
 
     def _handshake_checked(self, request: WSUpgradeRequest) -> Any:
         path = request.path
@@ -379,19 +468,10 @@ class CentralSystem:
             identity=identity,
             shared_handlers=self._handlers,
             shared_after=self._after,
-            call_timeout=self.call_timeout,
-            max_outstanding=self.max_outstanding,
-            validate_incoming=self.validate_incoming,
-            validate_outgoing=self.validate_outgoing,
-            max_bad_messages=self.max_bad_messages,
-            require_boot=self.require_boot,
-            max_unanswered_calls=self.max_unanswered_calls,
-            max_frames_per_tick=self.max_frames_per_tick,
-            max_write_buffer=self.max_write_buffer,
-            write_timeout=self.write_timeout,
-            close_timeout=self.close_timeout,
+            **self._engine_options(),
         )
         cp._flow.hook_tasks = self._hook_tasks
+        cp.observer = observing.observer_for(self.observer)  # None: nothing watches
         listener = OCPPListener(
             cp,
             max_message_size=self.max_message_size,
@@ -444,15 +524,20 @@ class CentralSystem:
             cp.close_transport(CLOSE_POLICY_VIOLATION, b"certificate does not match identity")
             return
         listener.registered = True
+        observing.connected(cp, self.observer)
         old = self.charge_points.get(cp.identity)
         self.charge_points[cp.identity] = cp
         if old is not None:
             log.info("%s: new connection replaces the old one", cp.identity)
             old.close_transport(1000, b"replaced by a new connection")
-        if self.on_connect is not None:
-            call_hook(cp, self.on_connect, (cp,))
+        if self._on_connect is not None:
+            call_hook(cp, self._on_connect, (cp,))
         for observe in self._connect_listeners:
             observe(cp)
+        waiting = self._arrivals.pop(cp.identity, None)
+        for fut in waiting or ():
+            if not fut.done():
+                fut.set_result(cp)
 
     def _disconnected(self, listener: OCPPListener) -> None:
         cp = listener.charge_point
@@ -461,8 +546,10 @@ class CentralSystem:
             del self.charge_points[cp.identity]
         if cp._closed_event is not None:
             cp._closed_event.set()
-        if self.on_disconnect is not None and listener.registered:  # not after a refusal
-            call_hook(cp, self.on_disconnect, (cp,))
+        if listener.registered:
+            observing.disconnected(cp, self.observer)
+        if self._on_disconnect is not None and listener.registered:  # not after a refusal
+            call_hook(cp, self._on_disconnect, (cp,))
         for observe in self._disconnect_listeners:
             observe(cp)
         if self._all_closed is not None and not self._listeners:
@@ -500,19 +587,58 @@ class CentralSystem:
     def __getitem__(self, identity: str) -> ChargePoint:
         return self.charge_points[identity]
 
+    @overload
+    async def call(
+        self, identity: str, action: Request[R], *, timeout: float | None = None
+    ) -> R: ...
+    @overload
+    async def call(
+        self, identity: str, action: str, payload: Request[R], *, timeout: float | None = None
+    ) -> R: ...
+    @overload
     async def call(
         self,
         identity: str,
-        action: Any,
-        payload: Any = None,
+        action: str,
+        payload: msgspec.Struct | dict[str, Any] | None = None,
+        *,
+        timeout: float | None = None,
+    ) -> Any: ...
+
+    async def call(
+        self,
+        identity: str,
+        action: str | msgspec.Struct,
+        payload: msgspec.Struct | dict[str, Any] | None = None,
         *,
         timeout: float | None = None,
     ) -> Any:
-        """CALL the station ``identity``; see :meth:`ChargePoint.call`."""
+        """CALL the station ``identity`` (``NotConnectedError`` when it is not connected): a
+        request (``cs.call("CP-1", ResetRequest(...))``, typed ``ResetResponse``) or an action
+        name and a payload; see :meth:`ChargePoint.call`."""
         cp = self.charge_points.get(identity)
         if cp is None:
             raise NotConnectedError(f"{identity!r} is not connected")
-        return await cp.call(action, payload, timeout=timeout)
+        return await cp.call(action, payload, timeout=timeout)  # type: ignore[arg-type]
+
+    async def wait_for(self, identity: str, timeout: float | None = None) -> ChargePoint:
+        """The connected station ``identity``, waiting up to ``timeout`` seconds (None: no
+        limit) for it to connect; ``TimeoutError`` when it does not."""
+        cp = self.charge_points.get(identity)
+        if cp is not None and not cp.closing:
+            return cp
+        fut: asyncio.Future[ChargePoint] = asyncio.get_running_loop().create_future()
+        waiting = self._arrivals.setdefault(identity, [])
+        waiting.append(fut)
+        try:
+            return await asyncio.wait_for(fut, timeout)
+        except TimeoutError:
+            raise TimeoutError(f"{identity!r} did not connect within {timeout:g} s") from None
+        finally:
+            if fut in waiting:
+                waiting.remove(fut)
+            if not waiting and self._arrivals.get(identity) is waiting:
+                del self._arrivals[identity]
 
     async def call_many(
         self,
@@ -531,11 +657,15 @@ class CentralSystem:
             payload, action = action, action_of(action)
         if payload is None:
             payload = {}
+        from .engine import CallGroup
+
         ids = list(self.charge_points) if identities is None else list(identities)
-        futures = []
-        loop = asyncio.get_running_loop()
+        # One Future for the whole fan-out: each call reports to its slot of the group (no
+        # Future, task or gather callback per station).
+        group = CallGroup(asyncio.get_running_loop(), len(ids))
         encoded: dict[str, Any] = {}  # subprotocol -> the payload encoded and checked once
-        for identity in ids:
+        for index, identity in enumerate(ids):
+            slot = group.slot(index)
             cp = self.charge_points.get(identity)
             try:
                 if cp is None:
@@ -543,12 +673,10 @@ class CentralSystem:
                 body = encoded.get(cp.subprotocol)
                 if body is None:
                     body = encoded[cp.subprotocol] = cp.encode_request(action, payload)
-                fut = cp.start_call(action, body, timeout)
+                cp.call_into(slot, action, body, timeout)
             except Exception as exc:  # noqa: BLE001 - reported per station
-                fut = loop.create_future()
-                fut.set_exception(exc)
-            futures.append(fut)
-        results = await asyncio.gather(*futures, return_exceptions=True)
+                slot.set_exception(exc)
+        results = await group.future
         return dict(zip(ids, results))
 
 
@@ -562,6 +690,14 @@ def _sync_result(name: str, result: Any) -> bool:
     return bool(result)
 
 
-async def serve(host: str = "127.0.0.1", port: int = 9000, **options: Any) -> CentralSystem:
+@options_mod.spell_out("CentralSystem")
+async def serve(
+    host: str = "127.0.0.1",
+    port: int = 9000,
+    *,
+    versions: Iterable[str] = versions_mod.SUPPORTED,
+    path: str = "/",
+    **options: Unpack[ServerOptions],
+) -> CentralSystem:
     """Create a :class:`CentralSystem` with ``options`` and start it on ``host:port``."""
-    return await CentralSystem(**options).start(host, port)
+    return await CentralSystem(versions=versions, path=path, **options).start(host, port)

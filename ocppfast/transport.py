@@ -1,7 +1,7 @@
 """picows listener feeding websocket frames into a ChargePoint's engine (both sides).
 
-Complete TEXT frames go straight to the (compiled) engine: the listener's ``on_ws_frame`` is the
-engine's bound ``feed``. Everything else comes back here through ``_other_frame``: fragmented
+Complete TEXT frames go straight to the (compiled) engine: the listener is an
+``ocppfast.engine.FrameListener``, whose ``on_ws_frame`` picows calls at C level when compiled. Everything else comes back here through ``_other_frame``: fragmented
 messages are reassembled up to ``max_message_size`` (picows does not reassemble, and its
 ``max_frame_size`` is per frame), BINARY frames are refused (OCPP-J uses text frames only: 1.6
 section 3.1, 2.0.1 part 4 section 3.1), CLOSE completes the closing handshake.
@@ -29,6 +29,7 @@ from .engine import (
     CLOSE_PROTOCOL_ERROR,
     CLOSE_TOO_BIG,
     CLOSE_UNSUPPORTED,
+    FrameListener,
 )
 
 log = logging.getLogger("ocppfast")
@@ -51,11 +52,12 @@ _CONTINUATION, _TEXT, _BINARY, _CLOSE = 0x0, 0x1, 0x2, 0x8
 WSProtocol: Any = _picows_impl.WSProtocol  # type: ignore[attr-defined]
 
 
-class OCPPListener(picows.WSListener):
+class OCPPListener(FrameListener):
     """Connects one picows transport to one :class:`ChargePoint`."""
 
     #: Set by the server once the station passed its checks and is in the registry.
     registered = False
+    charge_point: ChargePoint  # set by bind()
 
     def __init__(
         self,
@@ -65,15 +67,13 @@ class OCPPListener(picows.WSListener):
         on_connected: Callable[[OCPPListener], None] | None = None,
         on_disconnected: Callable[[OCPPListener], None] | None = None,
     ) -> None:
-        self.charge_point = charge_point
+        self.bind(charge_point)  # hot path: picows -> the engine's feed, for every frame
         self.max_message_size = max_message_size
         self._on_connected = on_connected
         self._on_disconnected = on_disconnected
         self._fragments: bytearray | None = None
         self.transport: Any = None
         self.rx_seen = 0  # the engine's rx_count at the last keepalive sweep
-        # Hot path: picows calls the engine directly for every frame.
-        self.on_ws_frame = charge_point.feed  # type: ignore[method-assign]
 
     def on_ws_connected(self, transport: Any) -> None:
         self.transport = transport

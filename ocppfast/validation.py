@@ -24,7 +24,9 @@ escapes them (2.0.1 part 4 4.2.3: never embed the invalid JSON unencoded).
 
 :func:`validate_outgoing` checks a hand-built Struct before it is sent: msgspec does not validate
 on encode, so the Struct is encoded and decoded again with its own type (measured in
-``benchmarks/bench_messages.py``; a few microseconds for typical messages).
+``benchmarks/bench_messages.py``; a few microseconds for typical messages). A payload of ours that
+fails raises :class:`~ocppfast.errors.PayloadError` (:func:`outgoing_error`), never the
+:class:`OCPPError` a CALLERROR from the peer becomes.
 """
 
 from __future__ import annotations
@@ -34,15 +36,27 @@ from typing import Any
 
 import msgspec
 
+from . import clock
 from .errors import (
     FormatViolationError,
     OccurrenceConstraintViolationError,
     OCPPError,
+    PayloadError,
     PropertyConstraintViolationError,
     TypeConstraintViolationError,
 )
 
-__all__ = ["MAX_DESCRIPTION", "payload_error", "validate_outgoing"]
+__all__ = [
+    "MAX_DESCRIPTION",
+    "date_time_meta",
+    "outgoing_error",
+    "payload_error",
+    "validate_outgoing",
+]
+
+# The compiled date-time scan when built, else the regex (ocppfast.clock picks the module).
+_date_time: Any = clock.IMPL
+_DATE_TIME_COMPILED = clock.COMPILED
 
 #: OCPP 2.0.1 part 4 4.2.3: errorDescription is at most 255 characters.
 MAX_DESCRIPTION = 255
@@ -118,12 +132,52 @@ def payload_error(exc: BaseException) -> OCPPError:
     return FormatViolationError(_describe(f"{type(exc).__name__}: {exc}"))
 
 
+def date_time_meta(pattern: str, description: str) -> msgspec.Meta:
+    """``Meta(pattern=pattern, description=description)`` for the generated ``DateTime`` type.
+
+    Compiled, the regex msgspec runs for each decoded date-time is swapped for
+    :class:`ocppfast._datetime.Pattern`, a byte scan that accepts exactly the same strings
+    (``tests/test_datetime_check.py``) at a fraction of the cost (``benchmarks/bench_answer_path.py``).
+    msgspec compiles a ``Meta`` pattern once, with the ``re.compile`` it looked up at import,
+    which compiles through ``re._compile``; that one call is redirected while this Meta is made.
+    Everything msgspec reads back (``Meta.pattern``, the error text naming the pattern, the JSON
+    schema, the order of checks) is unchanged. Pure Python, or wherever the redirection does not
+    reach msgspec, keeps the regex: same answers, slower.
+    """
+    if not _DATE_TIME_COMPILED:
+        return msgspec.Meta(pattern=pattern, description=description)
+    checker = _date_time.Pattern(pattern)
+    real = re._compile  # type: ignore[attr-defined]
+    used = []
+
+    def compile_date_time(source: Any, flags: Any = 0) -> Any:
+        if source is pattern and not flags:
+            used.append(True)
+            return checker
+        return real(source, flags)
+
+    re._compile = compile_date_time  # type: ignore[attr-defined]
+    try:
+        meta = msgspec.Meta(pattern=pattern, description=description)
+    finally:
+        re._compile = real  # type: ignore[attr-defined]
+    if not used:  # msgspec compiled the pattern another way: it keeps the regex
+        return msgspec.Meta(pattern=pattern, description=description)
+    return meta
+
+
 _decoders: dict[type[Any], msgspec.json.Decoder[Any]] = {}
 _encode = msgspec.json.Encoder().encode
 
 
+def outgoing_error(exc: BaseException, name: str) -> PayloadError:
+    """The :class:`PayloadError` for a payload of ours (``name``: its type or action) that failed."""
+    err = payload_error(exc)
+    return PayloadError(f"{name}: {err.description}", err.code)
+
+
 def validate_outgoing(struct: msgspec.Struct) -> None:
-    """Raise the mapped :class:`OCPPError` if ``struct`` would not pass its own schema."""
+    """Raise :class:`PayloadError` if ``struct`` would not pass its own schema."""
     cls = type(struct)
     decoder = _decoders.get(cls)
     if decoder is None:
@@ -137,6 +191,6 @@ def validate_outgoing(struct: msgspec.Struct) -> None:
         ValueError,
         RecursionError,
     ) as exc:
-        raise payload_error(exc) from None
+        raise outgoing_error(exc, cls.__name__) from None
     except msgspec.EncodeError as exc:
-        raise payload_error(exc) from None
+        raise outgoing_error(exc, cls.__name__) from None

@@ -124,7 +124,7 @@ async def test_simulate_reports_failure_when_no_server() -> None:
         "0.5",
     )
     assert code == 1
-    assert "0/3 chargers booted" in out and "connect failures: ConnectionRefusedError x3" in out
+    assert "0/3 chargers booted" in out and "connect failures: ConnectRefusedError x3" in out
     assert "connect failed" in err and "Traceback" not in err
 
 

@@ -132,26 +132,32 @@ async def test_remote_errors_are_the_local_classes(make_node: Any) -> None:
         with pytest.raises(errors.NotSupportedError) as info:
             await node.cluster.call("CP-E", "Reset", {"type": "Soft"})
         assert info.value.description == "no resets here" and info.value.details == {"why": "test"}
-        with pytest.raises(errors.OCPPError) as bad:
+        # our own payload failing the station's schema: PayloadError (nothing sent), never
+        # the OCPPError class of a CALLERROR from the station
+        with pytest.raises(errors.PayloadError) as bad:
             await node.cluster.call("CP-E", "Reset", {"type": "Sideways"})
-        assert type(bad.value) in (
-            errors.PropertyConstraintViolationError,
-            errors.FormatViolationError,
-            errors.TypeConstraintViolationError,
+        assert not isinstance(bad.value, errors.OCPPError)
+        assert bad.value.code in (
+            "PropertyConstraintViolation",
+            "FormatViolation",
+            "TypeConstraintViolation",
         )
         with pytest.raises(ValueError, match="unknown action"):
             await node.cluster.call("CP-E", "NoSuchAction", {})
         with pytest.raises(errors.CallTimeoutError):
             await node.cluster.call("CP-E", "UnlockConnector", {"connectorId": 1}, timeout=0.3)
-    local_bad: Any = None
-    try:
-        await a.cluster.call("CP-E", "Reset", {"type": "Sideways"})
-    except errors.OCPPError as exc:
-        local_bad = exc
-    try:
-        await b.cluster.call("CP-E", "Reset", {"type": "Sideways"})
-    except errors.OCPPError as exc:
-        assert type(exc) is type(local_bad) and exc.description == local_bad.description
+    # local (a) and routed (b: through Redis, checked by the owner) give the same error,
+    # also for a Struct payload and from a client-only node
+    c = await make_node(client_only=True)
+    for payload in ({"type": "Sideways"}, {"type": "Soft", "extra": 1}):
+        with pytest.raises(errors.PayloadError) as local_bad:
+            await a.cluster.call("CP-E", "Reset", payload)
+        for node in (b, c):
+            with pytest.raises(errors.PayloadError) as remote_bad:
+                await node.cluster.call("CP-E", "Reset", payload)
+            assert remote_bad.value.description == local_bad.value.description
+            assert remote_bad.value.code == local_bad.value.code
+            assert "ResetRequest" in remote_bad.value.description
     with pytest.raises(ocppfast.ConnectionClosedError) as nc:
         await b.cluster.call("NOBODY", "Reset", {"type": "Soft"})
     assert not isinstance(nc.value, NodeUnavailableError)
@@ -226,9 +232,14 @@ async def test_call_many_cluster_wide_one_message_per_node(make_node: Any) -> No
     assert some["CP-01"].status == "Accepted" and some["CP-02"].status == "Accepted"
     assert isinstance(some["GHOST"], ocppfast.ConnectionClosedError)
     assert seen and seen[-1] >= 1
-    # a bad payload is refused per station with the local class, nothing sent
+    # a bad payload is refused per station with the local class (PayloadError), nothing sent
     bad = await c.cluster.call_many("Reset", {"type": "Sideways"})
-    assert len(bad) == 20 and all(isinstance(r, errors.OCPPError) for r in bad.values())
+    assert len(bad) == 20 and all(type(r) is errors.PayloadError for r in bad.values())
+    assert len({r.description for r in bad.values()}) == 1
+    mixed = await a.cluster.call_many(
+        "Reset", {"type": "Sideways"}, identities=["CP-01", "CP-02"]
+    )  # CP-01 is local to a, CP-02 routed to b: the same class either way
+    assert [type(r) for r in mixed.values()] == [errors.PayloadError] * 2
     nodes = {n.id: n for n in await c.cluster.nodes()}
     assert nodes[a.cluster.node_id].stations == 10 and nodes[b.cluster.node_id].stations == 10
     assert nodes[c.cluster.node_id].stations == 0 and all(n.alive for n in nodes.values())
@@ -409,3 +420,101 @@ async def test_a_stale_cached_route_is_corrected_without_a_double_delivery(
         await c.cluster.call("CP-S", "Reset", {"type": "Soft"})
     assert not isinstance(info.value, NodeUnavailableError)
     assert resets == ["a", "b"]
+
+
+@pytest.mark.parametrize("call_into", [True, False])
+async def test_owner_paths_with_and_without_call_into(
+    make_node: Any, monkeypatch: pytest.MonkeyPatch, call_into: bool
+) -> None:
+    """The owner sends a routed CALL with ``Engine.call_into`` (its outcome straight to the
+    caller's channel) or, on an engine without it, with a Future: the same outcomes either way,
+    for single calls and fan-outs (result, CALLERROR, timeout, bad payload)."""
+    from ocppfast.cluster import _cluster
+
+    if call_into and not _cluster._CALL_INTO:
+        pytest.skip("this engine has no call_into")
+    monkeypatch.setattr(_cluster, "_CALL_INTO", call_into)
+    a, b = await make_node(), await make_node()
+    ok = await station(a, "CP-OK")
+    no = await station(a, "CP-NO")
+
+    def refuse(req: Any) -> Any:
+        raise errors.NotSupportedError("no")
+
+    no.on("Reset", refuse)
+
+    async def slow(req: Any) -> Any:
+        await asyncio.sleep(2)
+        return {"status": "Accepted"}
+
+    no.on("UnlockConnector", slow)
+    await claimed(a, "CP-OK")
+    await claimed(a, "CP-NO")
+    assert (await b.cluster.call("CP-OK", "Reset", {"type": "Soft"})).status == "Accepted"
+    with pytest.raises(errors.NotSupportedError):
+        await b.cluster.call("CP-NO", "Reset", {"type": "Soft"})
+    with pytest.raises(errors.CallTimeoutError):
+        await b.cluster.call("CP-NO", "UnlockConnector", {"connectorId": 1}, timeout=0.2)
+    with pytest.raises(errors.PayloadError):
+        await b.cluster.call("CP-OK", "Reset", {"type": "Sideways"})
+    many = await b.cluster.call_many("Reset", {"type": "Soft"}, identities=["CP-OK", "CP-NO"])
+    assert many["CP-OK"].status == "Accepted"
+    assert type(many["CP-NO"]) is errors.NotSupportedError
+    slow_many = await b.cluster.call_many(
+        "UnlockConnector", {"connectorId": 1}, identities=["CP-NO"], timeout=0.2
+    )
+    assert isinstance(slow_many["CP-NO"], errors.CallTimeoutError)
+    await ok.close()
+    await no.close()
+
+
+async def test_caller_side_deadline_ends_a_call_the_owner_never_answers(
+    make_node: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A routed call has no timer of its own: the liveness sweep ends it with CallTimeoutError
+    once its timeout + grace has passed (an owner that swallowed it), and forgets it."""
+    a = await make_node()
+    b = await make_node(call_grace=0.2)
+    cp = await station(a, "CP-Q")
+    await claimed(a, "CP-Q")
+    assert (await b.cluster.call("CP-Q", "Reset", {"type": "Soft"})).status == "Accepted"
+    assert b.cluster._routes["CP-Q"] == a.cluster.node_id  # the next call takes the cached route
+    monkeypatch.setattr(a.cluster, "_on_call", lambda msg: None)  # the owner drops it
+    t = time.monotonic()
+    with pytest.raises(errors.CallTimeoutError):
+        await b.cluster.call("CP-Q", "Reset", {"type": "Soft"}, timeout=0.3)
+    assert 0.5 <= time.monotonic() - t < 2.0  # timeout + grace, then the next sweep (0.25 s)
+    assert not b.cluster._pending
+    await cp.close()
+
+
+async def test_a_cached_route_to_a_node_that_died_fails_fast(make_node: Any) -> None:
+    """Calls on a cached route are published without waiting for Redis' reply: when that node
+    is gone, the liveness sweep fails them (NodeUnavailableError, not the call timeout) and
+    drops the route, so the next call is routed by the script, which answers at once."""
+    a, b = await make_node(), await make_node()
+    cp = await station(a, "CP-G", reconnect=False)
+    await claimed(a, "CP-G")
+    assert (await b.cluster.call("CP-G", "Reset", {"type": "Soft"})).status == "Accepted"
+    assert b.cluster._routes["CP-G"] == a.cluster.node_id
+    for task in a.cluster._tasks:  # a vanishes without a goodbye (as on SIGKILL)
+        task.cancel()
+    a.cluster._drop_connections()
+    await until_async(lambda: _subscribers(b, a.cluster.node_id, 0))
+    t = time.monotonic()
+    with pytest.raises(NodeUnavailableError):
+        await b.cluster.call("CP-G", "Reset", {"type": "Soft"}, timeout=20)
+    assert time.monotonic() - t < 2.0
+    assert "CP-G" not in b.cluster._routes
+    t = time.monotonic()
+    with pytest.raises(NodeUnavailableError):
+        await b.cluster.call("CP-G", "Reset", {"type": "Soft"}, timeout=20)
+    assert time.monotonic() - t < 0.2  # by the script: nobody on the channel
+    await cp.close()
+
+
+async def _subscribers(node: Node, of: str, n: int) -> bool:
+    cmd = node.cluster._cmd
+    assert cmd is not None
+    reply = await cmd.command("PUBSUB", "NUMSUB", node.cluster.keys.channel(of))
+    return int(reply[1]) == n

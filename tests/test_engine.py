@@ -283,10 +283,15 @@ async def test_call_infers_action_from_request_type(transport: CollectingTranspo
 
 async def test_call_with_dict_payload_is_validated(transport: CollectingTransport) -> None:
     cp = make_cp(transport)
-    with pytest.raises(errors.TypeConstraintViolationError):
+    # Our own payload failing its schema is a PayloadError (nothing sent), not the class a
+    # CALLERROR received from the peer becomes.
+    with pytest.raises(errors.PayloadError) as info:
         await cp.call("Ping", {"text": 1})
-    with pytest.raises(errors.PropertyConstraintViolationError):
+    assert info.value.code == "TypeConstraintViolation" and "$.text" in info.value.description
+    assert not isinstance(info.value, errors.OCPPError)
+    with pytest.raises(errors.PayloadError) as info:
         await cp.call("Ping", PingRequest(text="x" * 30))
+    assert info.value.code == "PropertyConstraintViolation"
     with pytest.raises(ValueError, match="unknown action"):
         await cp.call("Nope", {})
     assert transport.sent == [] and cp.pending_count == 0
@@ -615,9 +620,9 @@ async def test_checked_encoding_is_remembered_but_never_masks_a_bad_one(
         [3, "r2", {"echo": "ok"}],
         [4, "r3", "InternalError"],
     ]
-    with pytest.raises(errors.PropertyConstraintViolationError):
+    with pytest.raises(errors.PayloadError, match="PingRequest"):
         await cp.call(PingRequest(text="x" * 21))
-    with pytest.raises(errors.PropertyConstraintViolationError):  # the same bad bytes again
+    with pytest.raises(errors.PayloadError, match="PingRequest"):  # the same bad bytes again
         await cp.call(PingRequest(text="x" * 21))
 
 

@@ -255,22 +255,9 @@ def mypy(*args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def test_examples_typing_errors_are_only_the_untyped_decorator() -> None:
-    """Until the typed API lands, the only mypy --strict complaint about examples/ is that
-    ``@cs.on`` is an untyped decorator; any other typing error in an example fails here."""
-    result = mypy("--follow-imports=silent", "examples/")
-    errors = [ln for ln in result.stdout.splitlines() if ": error:" in ln]
-    others = [ln for ln in errors if not ln.endswith("[untyped-decorator]")]
-    assert not others, result.stdout
-
-
-@pytest.mark.xfail(
-    strict=True,
-    reason="CentralSystem.on(action) returns Any, so mypy --strict reports 'Untyped decorator "
-    "makes function ... untyped [untyped-decorator]' for each @cs.on handler in "
-    "examples/central_system_v*.py (issue 13: typed on/after); XPASS once that lands",
-)
 def test_examples_pass_mypy_strict() -> None:
+    """The typed API (issue 13): decorated handlers keep their types, ``call(request)`` returns
+    the request's response type; tests/test_typed_api.py checks the cases one by one."""
     result = mypy("examples/")
     assert result.returncode == 0, result.stdout + result.stderr
 

@@ -662,7 +662,8 @@ async def test_call_many_invalid_payload_is_reported_per_station() -> None:
     try:
         cp = await ocppfast.connect(url(cs), "INV", versions=["ocpp1.6"])
         results = await cs.call_many("DataTransfer", {"vendorId": 5})
-        assert isinstance(results["INV"], errors.TypeConstraintViolationError)
+        assert isinstance(results["INV"], errors.PayloadError)
+        assert results["INV"].code == "TypeConstraintViolation"
         results = await cs.call_many("NoSuchAction", {})
         assert isinstance(results["INV"], ValueError)
         assert cs.charge_points["INV"].pending_count == 0

@@ -220,7 +220,8 @@ def test_validate_outgoing_accepts_valid_structs() -> None:
 def test_validate_outgoing_catches_user_mistakes(
     struct: msgspec.Struct, code: str, path: str
 ) -> None:
-    with pytest.raises(errors.OCPPError) as info:
+    with pytest.raises(errors.PayloadError) as info:  # ours, never a peer's CALLERROR class
         validate_outgoing(struct)
+    assert not isinstance(info.value, errors.OCPPError)
     assert info.value.code == code, info.value.description
     assert path in info.value.description

@@ -46,7 +46,10 @@ Q2  ``format: date-time`` (RFC 3339 section 5.6, as jsonschema checks it with rf
     lengths and leap years (Gregorian), year 0000 is refused, ``T``/``Z`` in either case, any
     number of fraction digits, offsets up to +-23:59, no leap second (``:60``), ASCII digits only.
     It ends with ``\\Z``: rfc3339-validator's ``$`` also lets a trailing newline through; we
-    do not (a deliberate difference from that oracle, tested as such).
+    do not (a deliberate difference from that oracle, tested as such). The generated ``Meta``
+    comes from ``ocppfast.validation.date_time_meta``: compiled, msgspec runs the byte scan
+    ``ocppfast._datetime.is_rfc3339`` (same accept/reject set, tests/test_datetime_check.py)
+    instead of the regex; the pattern stays what msgspec reports and what JSON Schema shows.
 Q3  ``multipleOf: 0.1`` (1.6 ChargingSchedule.minChargingRate and ChargingSchedulePeriod.limit):
     binary floats make ``x / 0.1`` inexact (jsonschema with floats rejects ``0.3``; mobilityhouse
     ocpp re-parses these payloads with ``Decimal`` for that reason). Checked in ``__post_init__``
@@ -634,11 +637,11 @@ def render_enums(model: VersionModel) -> str:
     return "".join(parts)
 
 
-def render_struct(s: StructDef) -> str:
+def render_struct(s: StructDef, base: str = "Struct") -> str:
     opts = "kw_only=True, omit_defaults=True"
     if s.forbid_unknown:
         opts += ", forbid_unknown_fields=True"
-    out = [f"\n\nclass {s.name}(Struct, {opts}):\n"]
+    out = [f"\n\nclass {s.name}({base}, {opts}):\n"]
     out.append(doc_block(s.doc, "    ") or f'    """``{s.name}``."""\n')
     if s.fields:
         out.append("\n")
@@ -667,6 +670,8 @@ def render_datatypes(model: VersionModel) -> str:
     needs_decimal = any(s.decimal_checks for s in model.structs.values())
     parts.append("@@DECIMAL@@@@TYPING@@")
     parts.append("from msgspec import UNSET, Meta, Struct, UnsetType, field\n\n")
+    if model.uses_datetime:  # the compiled date-time scan (QUIRKS Q2)
+        parts.append("from ..validation import date_time_meta\n")
     enum_names = sorted(model.enums)
     if enum_names:
         parts.append("from .enums import (\n" + "".join(f"    {n},\n" for n in enum_names) + ")\n")
@@ -682,7 +687,7 @@ def render_datatypes(model: VersionModel) -> str:
         parts.append(
             "# RFC 3339 section 5.6 date-time, as the schemas' format: date-time (QUIRKS Q2).\n"
             f"RFC3339_PATTERN = {RFC3339_PATTERN!r}\n"
-            'DateTime = Annotated[str, Meta(pattern=RFC3339_PATTERN, description="RFC 3339 date-time")]\n'
+            'DateTime = Annotated[str, date_time_meta(RFC3339_PATTERN, "RFC 3339 date-time")]\n'
         )
     if model.uses_integer:
         parts.append(
@@ -748,9 +753,15 @@ def render_messages(model: VersionModel) -> str:
         parts.append("from .datatypes import (\n" + "".join(f"    {n},\n" for n in dt) + ")\n")
     if en:
         parts.append("from .enums import (\n" + "".join(f"    {n},\n" for n in en) + ")\n")
+    # A request answered with a response derives from ocppfast.message.Request[<Response>]: type
+    # checkers then know what ``call(request)`` returns (SEND-only requests stay plain Structs).
+    answered = {req: resp for _, req, resp, _ in model.actions if resp is not None}
+    if answered:
+        parts.append("from ..message import Request\n")
     parts.append("\n__all__ = [\n" + "".join(f'    "{s.name}",\n' for s in model.messages) + "]\n")
     for s in model.messages:
-        parts.append(render_struct(s))
+        resp = answered.get(s.name)
+        parts.append(render_struct(s, f'Request["{resp}"]' if resp else "Struct"))
     text = fix_typing_import("".join(parts))
     if "Meta(" not in text.split("__all__", 1)[1]:
         text = text.replace("UNSET, Meta, Struct", "UNSET, Struct")

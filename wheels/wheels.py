@@ -79,7 +79,20 @@ SDIST_TESTS = (
     "tests/test_abuse.py tests/test_validation_errors.py tests/test_messages_conformance.py "
     '-m "not slow" -k "not (test_messages_conformance and (v201 or v21))"'
 )
-COMPILED_MODULES = ("_wire_c", "_engine_c")
+def _compiled_modules() -> tuple[str, ...]:
+    """The extension modules a wheel must hold: setup.py's ``COMPILED`` (its one definition)."""
+    import ast
+
+    tree = ast.parse((ROOT / "setup.py").read_text(encoding="utf-8"))
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and any(
+            isinstance(t, ast.Name) and t.id == "COMPILED" for t in node.targets
+        ):
+            return tuple(f"{name}_c" for name in ast.literal_eval(node.value))
+    raise SystemExit("setup.py defines no COMPILED tuple")
+
+
+COMPILED_MODULES = _compiled_modules()
 # The build tools for a CPython other than the one running this script (PyPA build, in a venv of
 # that CPython) are kept here between runs; `make clean` removes them with the rest of build/.
 TOOLS_VENVS = ROOT / "build" / "wheels-tools"

@@ -30,7 +30,7 @@ def main(argv: list[str] | None = None) -> int:
         stations=3000 if args.quick else args.stations,
         workers=args.workers,
         failover_stations=args.failover_stations,
-        latency_calls=1000 if args.quick else 2000,
+        latency_rounds=9 if args.quick else 15,
     )
     name = "cluster-quick" if args.quick else "cluster"
     log_dir = tempfile.mkdtemp(prefix="ocf-cluster-bench-")

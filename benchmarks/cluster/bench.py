@@ -47,7 +47,8 @@ class Options:
     workers: int = 3
     per_process: int = 12_500
     fanout_rounds: int = 3
-    latency_calls: int = 2000
+    latency_calls: int = 300  # per block; blocks: latency_rounds pairs of local and routed
+    latency_rounds: int = 15
     failover_stations: int = 1000
     lease_ttl: float = 10.0  # the default
 
@@ -315,10 +316,16 @@ async def run(opts: Options, log_dir: str, say: Any) -> dict[str, Any]:
         loc = await node.where("REMOTE-00000")
         assert loc is not None
         owner_pid = next(n.pid for n in await node.nodes() if n.id == loc.node)
-        out["latency"] = {
-            "local": await _latency(node, "LOCAL-00000", opts.latency_calls, None, redis),
-            "remote": await _latency(node, "REMOTE-00000", opts.latency_calls, owner_pid, redis),
-        }
+        out["latency"] = await paired_rounds(
+            node,
+            "LOCAL-00000",
+            "REMOTE-00000",
+            owner_pid,
+            redis.proc.pid,
+            opts.latency_rounds,
+            opts.latency_calls,
+            say,
+        )
         # concurrent: CONCURRENT stations per side, each with back-to-back calls
         for prefix, url in (("LOCALC-", here), ("REMOTEC-", there)):
             await _blocking(
@@ -334,12 +341,6 @@ async def run(opts: Options, log_dir: str, say: Any) -> dict[str, Any]:
             "remote": await _concurrent(node, ids["REMOTEC-"], worker_pids, redis),
         }
         say(f"concurrent: {out['concurrent']}")
-        lo, re_ = out["latency"]["local"], out["latency"]["remote"]
-        overhead_cpu = (
-            re_["caller_cpu_us"] + re_["owner_cpu_us"] + re_["redis_cpu_us"] - lo["caller_cpu_us"]
-        )
-        out["latency"]["added_p50_ms"] = round(re_["p50_ms"] - lo["p50_ms"], 3)
-        out["latency"]["added_cpu_us_total"] = round(overhead_cpu, 1)
         clo, cre = out["concurrent"]["local"], out["concurrent"]["remote"]
         out["concurrent"]["added_cpu_us_total"] = round(
             cre["caller_cpu_us"] + cre["owner_cpu_us"] + cre["redis_cpu_us"] - clo["caller_cpu_us"],
@@ -464,27 +465,88 @@ async def _node_gone(node: Cluster, node_id: str) -> bool:
     return node_id not in {n.id for n in await node.nodes()}
 
 
-async def _latency(
-    node: Cluster, identity: str, n: int, owner_pid: int | None, redis: Redis
-) -> dict[str, Any]:
-    for _ in range(200):  # warm up
-        await node.call(identity, "Reset", {"type": "Soft"})
-    lat = []
+async def _block(
+    node: Cluster, identity: str, n: int, pids: dict[str, int]
+) -> tuple[dict[str, float], list[float]]:
+    """``n`` sequential calls: CPU us per call of this process ("caller") and of ``pids`` (all
+    threads, from schedstat), and the latencies (s)."""
     perf = time.perf_counter
-    c0, o0, r0 = time.process_time(), _cpu_of(owner_pid) if owner_pid else 0.0, redis.cpu()
+    lat = []
+    before = {k: _cpu_of(p) for k, p in pids.items()}
+    c0 = time.process_time()
     for _ in range(n):
         t = perf()
         await node.call(identity, "Reset", {"type": "Soft"})
         lat.append(perf() - t)
-    c1, o1, r1 = time.process_time(), _cpu_of(owner_pid) if owner_pid else 0.0, redis.cpu()
+    c1 = time.process_time()
+    after = {k: _cpu_of(p) for k, p in pids.items()}
+    cpu = {f"{k}_cpu_us": (after[k] - before[k]) / n * 1e6 for k in pids}
+    cpu["caller_cpu_us"] = (c1 - c0) / n * 1e6
+    return cpu, lat
+
+
+async def paired_rounds(
+    node: Cluster,
+    local_id: str,
+    remote_id: str,
+    owner_pid: int,
+    redis_pid: int,
+    rounds: int,
+    calls: int,
+    say: Any = None,
+) -> dict[str, Any]:
+    """One call at a time: ``rounds`` pairs of ``calls`` sequential local and routed calls (the
+    order alternates), CPU per call of the caller, the owner and redis-server read around each
+    block. The machine is shared, so figures are medians over rounds; the added CPU is that of
+    each round's pair, ``caller + owner + redis (routed) - caller (local)`` (the owner pays the
+    local call's cost in the routed case), then its median."""
+    pids = {"owner": owner_pid, "redis": redis_pid}
+    for identity in (local_id, remote_id):  # warm up
+        await _block(node, identity, 200, {})
+    per_round = []
+    lat: dict[str, list[float]] = {"local": [], "remote": []}
+    for r in range(rounds):
+        order = ("local", "remote") if r % 2 == 0 else ("remote", "local")
+        got: dict[str, dict[str, float]] = {}
+        for kind in order:
+            got[kind], lats = await _block(
+                node, local_id if kind == "local" else remote_id, calls, pids
+            )
+            lat[kind] += lats
+        rem, loc = got["remote"], got["local"]
+        added = rem["caller_cpu_us"] + rem["owner_cpu_us"] + rem["redis_cpu_us"]
+        added -= loc["caller_cpu_us"]
+        per_round.append({"local": loc, "remote": rem, "added": added})
+        if say is not None:
+            say(
+                f"round {r + 1}/{rounds}: routed caller {rem['caller_cpu_us']:.1f} owner "
+                f"{rem['owner_cpu_us']:.1f} redis {rem['redis_cpu_us']:.1f}; local caller "
+                f"{loc['caller_cpu_us']:.1f} -> added {added:.1f} us"
+            )
+
+    def side(kind: str, keys: tuple[str, ...]) -> dict[str, Any]:
+        values = lat[kind]
+        out: dict[str, Any] = {
+            "calls": len(values),
+            "p50_ms": _ms(_pct(values, 50)),
+            "p99_ms": _ms(_pct(values, 99)),
+            "mean_ms": _ms(statistics.fmean(values)),
+        }
+        for key in keys:
+            out[key] = round(statistics.median(x[kind][key] for x in per_round), 1)
+        return out
+
+    local = side("local", ("caller_cpu_us", "owner_cpu_us", "redis_cpu_us"))
+    local["owner_cpu_us"] = None  # the station is on the caller: no owner
+    remote = side("remote", ("caller_cpu_us", "owner_cpu_us", "redis_cpu_us"))
     return {
-        "calls": n,
-        "p50_ms": _ms(_pct(lat, 50)),
-        "p99_ms": _ms(_pct(lat, 99)),
-        "mean_ms": _ms(statistics.fmean(lat)),
-        "caller_cpu_us": round((c1 - c0) / n * 1e6, 1),
-        "owner_cpu_us": round((o1 - o0) / n * 1e6, 1),
-        "redis_cpu_us": round((r1 - r0) / n * 1e6, 1),
+        "rounds": rounds,
+        "calls_per_block": calls,
+        "local": local,
+        "remote": remote,
+        "added_p50_ms": round(remote["p50_ms"] - local["p50_ms"], 3),
+        "added_cpu_us_total": round(statistics.median(x["added"] for x in per_round), 1),
+        "added_cpu_us_rounds": [round(x["added"], 1) for x in per_round],
     }
 
 

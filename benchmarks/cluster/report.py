@@ -77,6 +77,12 @@ def markdown(r: dict[str, Any], command: str) -> str:
             "",
             "## Round trip: local vs routed (sequential calls from one caller node)",
             "",
+            (
+                f"{lat.get('rounds', 1)} rounds of {lat.get('calls_per_block', lo['calls'])} "
+                "local then routed calls (order alternating); CPU from each process's schedstat "
+                "around each block, medians over rounds."
+            ),
+            "",
             "| call | p50 ms | p99 ms | caller CPU us | owner CPU us | redis CPU us |",
             "|---|---|---|---|---|---|",
             (
@@ -91,7 +97,13 @@ def markdown(r: dict[str, Any], command: str) -> str:
             (
                 f"Added by routing: p50 +{lat['added_p50_ms']} ms; CPU "
                 f"{lat['added_cpu_us_total']} us per call in total (caller + owner + redis-server, "
-                "minus the local call's cost, which the owner pays in its place)."
+                "minus the local call's cost, which the owner pays in its place; median of the "
+                "rounds' figures"
+                + (
+                    f": {', '.join(str(x) for x in lat['added_cpu_us_rounds'])})."
+                    if lat.get("added_cpu_us_rounds")
+                    else ")."
+                )
             ),
         ]
     conc = r.get("concurrent")
@@ -223,6 +235,50 @@ def chart(r: dict[str, Any], path: str) -> None:
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
+
+
+def routed_markdown(r: dict[str, Any], command: str, machine: dict[str, Any]) -> str:
+    """``benchmarks.cluster.routed``: the one-call-at-a-time CPU figure on its own."""
+    lo, re_ = r["local"], r["remote"]
+    return "\n".join(
+        [
+            "# Routed call CPU, one call at a time",
+            "",
+            f"Command: `{command}`  ",
+            (
+                f"Machine: {machine['cpu_model']}, {machine['cores']} cores (shared with other "
+                f"jobs), Python {machine['python']}, ocppfast {r['implementation']}, Redis "
+                f"{r['redis_version']} (unix socket); one worker (the owner), this process (the "
+                "caller), a process of stations; no pinning."
+            ),
+            "",
+            (
+                f"{r['rounds']} rounds of {r['calls_per_block']} local then routed calls (order "
+                "alternating); CPU from each process's schedstat around each block; medians over "
+                "rounds."
+            ),
+            "",
+            "| call | p50 ms | p99 ms | caller CPU us | owner CPU us | redis CPU us |",
+            "|---|---|---|---|---|---|",
+            (
+                f"| local | {lo['p50_ms']} | {lo['p99_ms']} | {lo['caller_cpu_us']} | - | "
+                f"{lo['redis_cpu_us']} |"
+            ),
+            (
+                f"| routed | {re_['p50_ms']} | {re_['p99_ms']} | {re_['caller_cpu_us']} | "
+                f"{re_['owner_cpu_us']} | {re_['redis_cpu_us']} |"
+            ),
+            "",
+            (
+                f"Added by routing: **{r['added_cpu_us_total']} us** of CPU per call (caller + "
+                "owner + redis-server - local caller; median of the rounds: "
+                f"{', '.join(str(x) for x in r['added_cpu_us_rounds'])}), p50 "
+                f"+{r['added_p50_ms']} ms. Goal: < {GOALS['added_cpu_us']:.0f} us, "
+                f"< {GOALS['added_p50_ms']:.0f} ms."
+            ),
+            "",
+        ]
+    )
 
 
 def write(r: dict[str, Any], out_dir: str, name: str, command: str) -> list[str]:

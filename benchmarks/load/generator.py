@@ -104,7 +104,7 @@ class Charger(WSListener):
                 if not self.waiter.done():
                     self.waiter.set_result(data)
             elif gen.running:
-                self.send_call(frames.STEADY_ROTATION[self.seq % 3])
+                self.send_call(gen.rotation[self.seq % gen.rotation_n])
         elif kind == 2:
             gen.server_calls += 1
             transport.send(
@@ -131,6 +131,8 @@ class Generator:
         self.bad_ids = 0
         self.call_errors = 0
         self.server_calls = 0
+        self.rotation: tuple[bytes, ...] = frames.STEADY_ROTATION
+        self.rotation_n = len(self.rotation)
 
     async def connect(self, cmd: dict[str, Any]) -> dict[str, Any]:
         """Connect ``count`` chargers (identities CP000000...), each sending BootNotification once
@@ -200,12 +202,17 @@ class Generator:
         }
 
     async def steady_start(self, cmd: dict[str, Any]) -> dict[str, Any]:
+        """Every charger calls as fast as one outstanding CALL allows: the steady rotation
+        (Heartbeat, StatusNotification, MeterValues), or ``"only": "heartbeat"``."""
         self.running, self.recording, self.calls, self.hist = True, False, 0, {}
         self.completed = 0
         self.call_errors = self.bad_ids = 0
+        only = cmd.get("only")
+        self.rotation = (frames.HEARTBEAT,) if only == "heartbeat" else frames.STEADY_ROTATION
+        self.rotation_n = len(self.rotation)
         for charger in list(self.chargers):
             if charger.pending is None:
-                charger.send_call(frames.STEADY_ROTATION[charger.seq % 3])
+                charger.send_call(self.rotation[charger.seq % self.rotation_n])
         return {"chargers": len(self.chargers)}
 
     async def mark(self, cmd: dict[str, Any]) -> dict[str, Any]:

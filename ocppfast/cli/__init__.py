@@ -13,6 +13,8 @@ import asyncio
 import logging
 from collections.abc import Callable
 
+from ..observe import WIRE_LOGGER
+
 __all__ = [
     "LOG_LEVELS",
     "Formatter",
@@ -39,6 +41,12 @@ def add_common_options(parser: argparse.ArgumentParser) -> None:
         default="warning",
         help="lowest level of log messages written to stderr",
     )
+    parser.add_argument(
+        "--trace",
+        action="store_true",
+        help="also log every OCPP-J frame sent and received (logger ocppfast.wire at DEBUG; "
+        "--log-level debug alone leaves the frames out)",
+    )
 
 
 def build_parser() -> tuple[
@@ -59,11 +67,14 @@ def build_parser() -> tuple[
     return parser, sub
 
 
-def setup_logging(level: str) -> None:
+def setup_logging(level: str, trace: bool = False) -> None:
     logging.basicConfig(
         level=getattr(logging, level.upper()),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    # The frame tracer has a switch of its own: at --log-level debug a busy server would
+    # otherwise write every frame. Set before any connection is made (it is checked then).
+    logging.getLogger(WIRE_LOGGER).setLevel(logging.DEBUG if trace else logging.INFO)
 
 
 def use_uvloop() -> None:
@@ -76,7 +87,7 @@ def use_uvloop() -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run the command ``args`` was parsed for; returns the exit status."""
-    setup_logging(getattr(args, "log_level", "warning"))
+    setup_logging(getattr(args, "log_level", "warning"), getattr(args, "trace", False))
     use_uvloop()
     command: Command = args.run
     return command(args)

@@ -4,6 +4,8 @@ It answers what stations send in every enabled version (BootNotification Accepte
 Authorize Accepted, transactions, meter values, status and report notifications), answers the
 other station-sent actions with the CALLERROR ``NotSupported``, prints a report line every
 ``--report-every`` seconds and a summary when it stops (Ctrl-C, SIGTERM or ``--duration``).
+With ``--metrics-port`` it serves Prometheus metrics (``pip install 'ocppfast[metrics]'``) on
+http://METRICS_HOST:PORT/metrics; ``--trace`` logs every frame (logger ``ocppfast.wire``).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from .. import implementation, versions
 from ..charge_point import ChargePoint
 from ..clock import now
 from ..errors import NotSupportedError
+from ..observe import Metrics
 from ..server import LISTEN_BACKLOG, CentralSystem
 from . import Formatter, add_common_options
 
@@ -177,10 +180,21 @@ def summary_lines(cs: DemoCentralSystem, seconds: float, logged: Counter[str]) -
 
 async def run_server(args: argparse.Namespace, ready: asyncio.Event | None = None) -> None:
     """Run the demo central system until a signal or ``args.duration``; print the summary."""
+    metrics = Metrics() if getattr(args, "metrics_port", 0) else None
+    metrics_server = None
+    if metrics is not None:
+        try:
+            metrics_server = metrics.start_http_server(args.metrics_port, args.metrics_host)
+        except OSError as exc:
+            metrics.unregister()
+            raise SystemExit(
+                f"cannot serve metrics on {args.metrics_host}:{args.metrics_port}: {exc}"
+            ) from None
     cs = DemoCentralSystem(
         versions=args.versions.split(","),
         ping_interval=args.ping_interval,
         read_buffer_size=1024,
+        observer=metrics,
     )
     counter = LogCounter()
     logging.getLogger("ocppfast").addHandler(counter)
@@ -191,6 +205,12 @@ async def run_server(args: argparse.Namespace, ready: asyncio.Event | None = Non
         f"({', '.join(cs.versions)})",
         flush=True,
     )
+    if metrics_server is not None:
+        print(
+            f"Prometheus metrics on http://{args.metrics_host}:{metrics_server.server_port}"
+            "/metrics",
+            flush=True,
+        )
     log.debug("serve options: %s", vars(args))
     log.info("listening on %s:%d, backlog %d", args.host, cs.port, args.backlog)
     if ready is not None:
@@ -224,6 +244,11 @@ async def run_server(args: argparse.Namespace, ready: asyncio.Event | None = Non
             last_n, last_t, last_cpu = n, t, cpu
     finally:
         await cs.close()
+        if metrics is not None:
+            if metrics_server is not None:
+                metrics_server.shutdown()
+                metrics_server.server_close()
+            metrics.unregister()
         logging.getLogger("ocppfast").removeHandler(counter)
         for line in summary_lines(cs, time.monotonic() - started, counter.counts):
             print(line, flush=True)
@@ -271,6 +296,17 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> argp
         help="stop after this many seconds (0: run until Ctrl-C or SIGTERM)",
     )
     p.add_argument("--quiet", action="store_true", help="no report lines, only the summary")
+    p.add_argument(
+        "--metrics-port",
+        type=int,
+        default=0,
+        help="serve Prometheus metrics on this port at /metrics (0: no metrics; needs "
+        "prometheus_client: pip install 'ocppfast[metrics]'; one process only, not with "
+        "--workers)",
+    )
+    p.add_argument(
+        "--metrics-host", default="127.0.0.1", help="address the metrics endpoint listens on"
+    )
     add_common_options(p)
     p.set_defaults(run=main)
     return p

@@ -37,17 +37,26 @@ import msgspec
 
 from .. import versions as versions_mod
 from ..charge_point import ChargePoint, action_of
+from ..engine import CLOSE_NORMAL, CLOSE_POLICY_VIOLATION
 from ..errors import (
     CallResultError,
     CallTimeoutError,
     ConnectionClosedError,
     NotConnectedError,
     OCPPError,
+    PayloadError,
     from_call_error,
 )
-from ..validation import payload_error
+from ..validation import outgoing_error
 from . import _proto as proto
-from ._resp import BlockingConnection, RedisAddress, RespConnection, RespError, parse_redis_url
+from ._resp import (
+    BlockingConnection,
+    RedisAddress,
+    RespConnection,
+    RespError,
+    parse_redis_url,
+    publish_head,
+)
 from ._scripts import SCRIPTS, Keys
 
 if TYPE_CHECKING:
@@ -65,6 +74,7 @@ __all__ = [
 
 REASSERT_BATCH = 500
 MANY_CHUNK = 1000
+_json_encode = msgspec.json.Encoder().encode
 
 
 class NodeUnavailableError(ConnectionClosedError):
@@ -131,12 +141,19 @@ def outcome_of(exc: BaseException) -> tuple[int, str, str, bytes]:
         return proto.TIMEOUT, "", exc.unique_id, msgspec.json.encode(exc.timeout)
     if isinstance(exc, ConnectionClosedError):
         return proto.CLOSED, "", str(exc), b""
+    if isinstance(exc, PayloadError):
+        return proto.PAYLOAD, exc.code, exc.description, b""
     if isinstance(exc, ValueError):
         return proto.VALUE, "", str(exc), b""
     if isinstance(exc, TypeError):
         return proto.TYPE, "", str(exc), b""
     log.error("routed call failed", exc_info=exc)
     return proto.INTERNAL, "", "internal error on the owning node", b""
+
+
+def _failed_result(rid: int, subprotocol: str, exc: BaseException) -> proto.Result:
+    kind, code, desc, body = outcome_of(exc)
+    return proto.Result(rid, kind, subprotocol, body, code, desc)
 
 
 def exception_of(
@@ -160,6 +177,8 @@ def exception_of(
         return ConnectionClosedError(description or f"{identity!r} is not connected")
     if kind == proto.NOT_HERE:
         return _NotHereError(description or f"{identity!r} is not connected")
+    if kind == proto.PAYLOAD:
+        return PayloadError(description, code or "FormatViolation")
     if kind == proto.VALUE:
         return ValueError(description)
     if kind == proto.TYPE:
@@ -178,15 +197,92 @@ class _LocalEntry:
         self.evict_above = 0  # an eviction that arrived before our claim's answer
 
 
-class _Pending:
-    __slots__ = ("action", "fut", "identity", "node", "timer")
+class _Pending(msgspec.Struct):
+    """A routed call waiting for its result (a Struct: made in C, no ``__init__`` frame).
+    ``deadline`` (``loop.time()``) is checked by the liveness sweep, not by a timer per call."""
 
-    def __init__(self, fut: asyncio.Future[Any], action: str, node: str, identity: str) -> None:
-        self.fut = fut
-        self.action = action
-        self.node = node
-        self.identity = identity
-        self.timer: asyncio.TimerHandle | None = None
+    fut: asyncio.Future[Any]
+    action: str
+    node: str
+    identity: str
+    deadline: float
+    timeout: float
+
+
+class _Reply(msgspec.Struct):
+    """Where a station's answer to a routed call goes (``Engine.call_into`` takes any object
+    with ``done``/``set_result``/``set_exception``): published to the caller's channel at once."""
+
+    cluster: Cluster
+    src: str
+    rid: int
+    subprotocol: str
+    finished: bool = False
+
+    def done(self) -> bool:
+        return self.finished
+
+    def set_result(self, value: Any) -> None:
+        self.finished = True
+        result = proto.Result(self.rid, proto.RESULT, self.subprotocol, _json_encode(value))
+        self.cluster._publish(self.src, proto.encode(result))
+
+    def set_exception(self, exc: BaseException) -> None:
+        self.finished = True
+        result = _failed_result(self.rid, self.subprotocol, exc)
+        self.cluster._publish(self.src, proto.encode(result))
+
+
+#: the engine can send a CALL whose outcome goes to such an object (else: a Future per call)
+_CALL_INTO = hasattr(ChargePoint, "call_into")
+
+
+class _Fanout:
+    """The outcomes of a node's share of a fan-out, collected until they go back in chunks."""
+
+    __slots__ = ("done", "flush", "pending")
+
+    def __init__(self) -> None:
+        self.done: list[proto.Item] = []
+        self.pending = 0
+        self.flush = asyncio.Event()
+
+
+class _FanoutSlot(msgspec.Struct):
+    """One station's call of a fan-out: settled by the engine (``call_into``) or a Future."""
+
+    run: _Fanout
+    identity: str
+    subprotocol: str
+    finished: bool = False
+
+    def done(self) -> bool:
+        return self.finished
+
+    def set_result(self, value: Any) -> None:
+        self._settle(proto.Item(self.identity, proto.RESULT, self.subprotocol, _json_encode(value)))
+
+    def set_exception(self, exc: BaseException) -> None:
+        kind, code, desc, body = outcome_of(exc)
+        self._settle(proto.Item(self.identity, kind, self.subprotocol, body, code, desc))
+
+    def set_from(self, fut: asyncio.Future[Any]) -> None:
+        if fut.cancelled():
+            self.set_exception(ConnectionClosedError("cancelled"))
+        elif (exc := fut.exception()) is not None:
+            self.set_exception(exc)
+        else:
+            self.set_result(fut.result())
+
+    def _settle(self, item: proto.Item) -> None:
+        if self.finished:
+            return
+        self.finished = True
+        run = self.run
+        run.done.append(item)
+        run.pending -= 1
+        if run.pending == 0 or len(run.done) >= MANY_CHUNK:
+            run.flush.set()
 
 
 class _PendingMany:
@@ -262,6 +358,7 @@ class Cluster:
         self._pending: dict[int, _Pending] = {}
         self._pending_many: dict[int, _PendingMany] = {}
         self._rid = 0
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._cmd: RespConnection | None = None
         self._sub: RespConnection | None = None
         self._pub: RespConnection | None = None  # replies off: results and evictions
@@ -271,12 +368,21 @@ class Cluster:
         self._tasks: list[asyncio.Task[None]] = []
         self._closing = False
         self._registries: dict[str, dict[str, Any]] = {}
+        self._valid: dict[Any, bytes] = {}  # message type -> last routed payload that passed
         self._many_tasks: set[asyncio.Task[None]] = set()
         # identity -> node, learnt from the route script: later calls PUBLISH straight to that
         # node's channel (half of Redis' CPU per call: no script); a stale entry costs one
         # NOT_HERE answer (nothing was sent to any station) and a second, scripted, route.
         self._routes: dict[str, str] = {}
+        self._publish_heads: dict[str, bytes] = {}  # node -> packed "PUBLISH <its channel>"
         self.online_event: asyncio.Event | None = None
+        #: "reject" (the central system's duplicate_identity): a station already connected to
+        #: a live node keeps its identity and a new connection elsewhere is closed (1008)
+        self._claim_script = (
+            "claim_if_free"
+            if central_system is not None and central_system.duplicate_identity == "reject"
+            else "claim"
+        )
         if central_system is not None:
             central_system._connect_listeners.append(self._station_connected)
             central_system._disconnect_listeners.append(self._station_disconnected)
@@ -300,6 +406,7 @@ class Cluster:
         When Redis is unreachable the node still runs (local traffic needs no Redis) and keeps
         trying in the background, unless ``require_redis`` (then ``ClusterUnavailableError``).
         """
+        self._loop = asyncio.get_running_loop()
         self._lost = asyncio.Event()
         self.online_event = asyncio.Event()
         if self.cs is not None:
@@ -538,7 +645,7 @@ class Cluster:
         cp = entry.cp
         fut = cmd.command(
             "EVALSHA",
-            self._sha["claim"],
+            self._sha[self._claim_script],
             0,
             self.keys.prefix,
             cp.identity,
@@ -553,6 +660,18 @@ class Cluster:
         reply = fut.result()
         token = int(reply[0])
         identity = entry.cp.identity
+        if token == 0:
+            # duplicate_identity="reject": a live node holds this identity already; the new
+            # connection goes (the cluster's answer to the 409 a single node gives: the
+            # handshake is answered before Redis can be asked).
+            if self._local.get(identity) is entry:
+                del self._local[identity]
+            holder = reply[1].split(b"|", 1)[0].decode()
+            log.info(
+                "%s: already connected to node %s, closing the new connection", identity, holder
+            )
+            entry.cp.close_transport(CLOSE_POLICY_VIOLATION, b"identity already connected")
+            return
         if len(reply) > 1:
             # The previous owner's connection is older than this claim: it goes, also when this
             # connection was itself replaced or closed meanwhile (else it would stay open).
@@ -593,7 +712,7 @@ class Cluster:
         if entry.token < token:
             log.info("%s: newer connection on another node, closing this one", identity)
             del self._local[identity]  # the entry in Redis is the other node's now
-            entry.cp.close_transport(1000, b"replaced by a new connection")
+            entry.cp.close_transport(CLOSE_NORMAL, b"replaced by a new connection")
 
     async def _reassert_all(self) -> None:
         """Put every local station back in Redis (after a reconnect or a lapsed lease)."""
@@ -612,7 +731,7 @@ class Cluster:
                 entry = self._local.pop(identity.decode(), None)
                 if entry is not None:
                     log.info("%s: held by a newer owner now, closing", entry.cp.identity)
-                    entry.cp.close_transport(1000, b"replaced by a new connection")
+                    entry.cp.close_transport(CLOSE_NORMAL, b"replaced by a new connection")
             for i in range(0, len(evict), 2):
                 identity, node = evict[i].decode(), evict[i + 1].decode()
                 entry = self._local.get(identity)
@@ -637,10 +756,18 @@ class Cluster:
 
     def _send(self, node: str, message: proto.Message) -> bool:
         """Publish to a node without waiting for (or receiving) Redis' reply."""
+        return self._publish(node, proto.encode(message))
+
+    def _publish(self, node: str, data: bytes) -> bool:
         pub = self._pub
         if not self._online or pub is None:
             return False
-        return pub.fire("PUBLISH", self.keys.channel(node), proto.encode(message))
+        head = self._publish_heads.get(node)
+        if head is None:
+            if len(self._publish_heads) > 10_000:
+                self._publish_heads.clear()
+            head = self._publish_heads[node] = publish_head(self.keys.channel(node).encode())
+        return pub.fire_packed(head, data)
 
     def _on_message(self, channel: bytes, data: bytes) -> None:
         try:
@@ -659,53 +786,56 @@ class Cluster:
         elif type(msg) is proto.Evict and msg.node != self.node_id:
             self._evict_local(msg.identity, msg.token)
 
-    def _start_local(self, cp: ChargePoint, action: str, body: bytes, timeout: float) -> Any:
-        """Start a CALL whose payload came as JSON: checked once against the station's version
-        (as a local call checks a dict or Struct), then sent as is."""
+    def _checked(self, cp: ChargePoint, action: str, body: bytes) -> msgspec.Raw:
+        """A routed payload (JSON) checked against the station's version, as a local call
+        checks a dict or Struct: ``PayloadError`` when it fails (nothing is sent). The last
+        valid body per message type is remembered, so a repeated payload costs one compare."""
         act = cp.actions.get(action)
-        if act is not None and cp.validate_outgoing:
+        if act is not None and cp.validate_outgoing and self._valid.get(act.request) != body:
             try:
                 act.request_decoder.decode(body)
             except (ValueError, RecursionError) as exc:
-                raise payload_error(exc) from None
-        return cp.start_call(action, msgspec.Raw(body), timeout or None)
+                raise outgoing_error(exc, getattr(act.request, "__name__", action)) from None
+            self._valid[act.request] = body
+        return msgspec.Raw(body)
 
     def _on_call(self, msg: proto.Call) -> None:
         entry = self._local.get(msg.identity)
-        cp = entry.cp if entry is not None else None
-        if cp is None or cp.closed:
+        if entry is None or entry.cp.closed:
             desc = f"{msg.identity!r} is not connected"
             self._send(msg.src, proto.Result(msg.rid, proto.NOT_HERE, description=desc))
             return
         if msg.expires and time.time() > msg.expires:
             return  # the caller gave up: never deliver a CALL late (at most once)
+        cp = entry.cp
+        src, rid, sub = msg.src, msg.rid, cp.subprotocol
         try:
-            fut = self._start_local(cp, msg.action, msg.payload, msg.timeout)
+            payload = self._checked(cp, msg.action, msg.payload)
+            if _CALL_INTO:
+                # The answer goes straight from the engine to the caller's channel: no Future,
+                # no callback scheduled for a later turn of the loop.
+                cp.call_into(_Reply(self, src, rid, sub), msg.action, payload, msg.timeout or None)
+                return
+            fut = cp.start_call(msg.action, payload, msg.timeout or None)
         except Exception as exc:  # noqa: BLE001 - reported to the caller
-            self._reply(msg, cp.subprotocol, None, exc)
+            self._send(src, _failed_result(rid, sub, exc))
             return
-        fut.add_done_callback(lambda f: self._reply(msg, cp.subprotocol, f, None))
+        fut.add_done_callback(lambda f: self._replied(f, src, rid, sub))
 
-    def _reply(
-        self,
-        msg: proto.Call,
-        subprotocol: str,
-        fut: asyncio.Future[Any] | None,
-        exc: BaseException | None,
-    ) -> None:
-        if fut is not None:
-            if fut.cancelled():
-                exc = ConnectionClosedError("call cancelled on the owning node")
-            else:
-                exc = fut.exception()
-        if exc is None:
-            assert fut is not None
-            body = msgspec.json.encode(fut.result())
-            result = proto.Result(msg.rid, proto.RESULT, subprotocol, body)
+    def _replied(self, fut: asyncio.Future[Any], src: str, rid: int, subprotocol: str) -> None:
+        """The station answered a routed call (or it failed): the outcome goes to the caller."""
+        if fut.cancelled():
+            result = _failed_result(
+                rid, subprotocol, ConnectionClosedError("call cancelled on the owning node")
+            )
         else:
-            kind, code, desc, body = outcome_of(exc)
-            result = proto.Result(msg.rid, kind, subprotocol, body, code, desc)
-        self._send(msg.src, result)
+            exc = fut.exception()
+            if exc is None:
+                body = _json_encode(fut.result())
+                result = proto.Result(rid, proto.RESULT, subprotocol, body)
+            else:
+                result = _failed_result(rid, subprotocol, exc)
+        self._publish(src, proto.encode(result))
 
     def _on_many(self, msg: proto.Many) -> None:
         if msg.expires and time.time() > msg.expires:
@@ -722,27 +852,10 @@ class Cluster:
     ) -> None:
         """Fan out a Many to the stations held here; outcomes go back in chunks as they come."""
         ids = list(self._local) if msg.identities is None else msg.identities
-        done: list[proto.Item] = []
+        run = _Fanout()
+        done = run.done
         total = len(ids)
-        flush = asyncio.Event()
         checked: dict[str, Any] = {}  # subprotocol -> checked payload, or the exception
-
-        def finished(identity: str, sub: str, fut: asyncio.Future[Any]) -> None:
-            if fut.cancelled():
-                exc: BaseException | None = ConnectionClosedError("cancelled")
-            else:
-                exc = fut.exception()
-            if exc is None:
-                done.append(
-                    proto.Item(identity, proto.RESULT, sub, msgspec.json.encode(fut.result()))
-                )
-            else:
-                kind, code, desc, body = outcome_of(exc)
-                done.append(proto.Item(identity, kind, sub, body, code, desc))
-            if len(done) >= MANY_CHUNK:
-                flush.set()
-
-        pending = 0
         for identity in ids:
             entry = self._local.get(identity)
             if entry is None or entry.cp.closed:
@@ -755,39 +868,32 @@ class Cluster:
             try:
                 raw = checked.get(sub)
                 if raw is None:
-                    act = cp.actions.get(msg.action)
-                    if act is not None and cp.validate_outgoing:
-                        try:
-                            act.request_decoder.decode(msg.payload)
-                        except (ValueError, RecursionError) as exc:
-                            raise payload_error(exc) from None
-                    raw = checked[sub] = msgspec.Raw(msg.payload)
+                    raw = checked[sub] = self._checked(cp, msg.action, msg.payload)
                 if isinstance(raw, BaseException):
                     raise raw
-                fut = cp.start_call(msg.action, raw, msg.timeout or None)
             except Exception as exc:  # noqa: BLE001 - reported per station
-                if sub not in checked:
-                    checked[sub] = exc
+                checked.setdefault(sub, exc)
                 kind, code, desc, body = outcome_of(exc)
                 done.append(proto.Item(identity, kind, sub, body, code, desc))
                 continue
-            pending += 1
-
-            def cb(f: asyncio.Future[Any], identity: str = identity, sub: str = sub) -> None:
-                nonlocal pending
-                pending -= 1
-                finished(identity, sub, f)
-                if pending == 0:
-                    flush.set()
-
-            fut.add_done_callback(cb)
+            slot = _FanoutSlot(run, identity, sub)
+            run.pending += 1
+            try:
+                if _CALL_INTO:  # no Future and no callback per station
+                    cp.call_into(slot, msg.action, raw, msg.timeout or None)
+                else:
+                    fut = cp.start_call(msg.action, raw, msg.timeout or None)
+                    fut.add_done_callback(slot.set_from)
+            except Exception as exc:  # noqa: BLE001 - reported per station
+                slot.set_exception(exc)
+        flush = run.flush
         while True:
-            if pending:
+            if run.pending:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(flush.wait(), 0.2)
             flush.clear()
             items, done[:] = list(done), []
-            last = pending == 0
+            last = run.pending == 0
             for n in range(0, max(len(items), 1), MANY_CHUNK):
                 chunk = items[n : n + MANY_CHUNK]
                 is_last = last and n + MANY_CHUNK >= len(items)
@@ -809,7 +915,10 @@ class Cluster:
         return reg
 
     def _decode_answer(self, action: str, subprotocol: str, body: bytes) -> Any:
-        act = self._registry(subprotocol).get(action)
+        registry = self._registries.get(subprotocol)
+        if registry is None:
+            registry = self._registry(subprotocol)
+        act = registry.get(action)
         if act is not None and act.response_decoder is not None:
             try:
                 return act.response_decoder.decode(body)
@@ -828,17 +937,15 @@ class Cluster:
         p = self._pending.pop(msg.rid, None)
         if p is None:
             return  # timed out here already
-        if p.timer is not None:
-            p.timer.cancel()
-        if p.fut.done():
+        fut = p.fut
+        if fut.done():
             return
-        out = self._outcome(
-            p.action, p.identity, msg.kind, msg.subprotocol, msg.body, msg.code, msg.description
-        )
-        if isinstance(out, BaseException):
-            p.fut.set_exception(out)
+        if msg.kind == proto.RESULT:
+            fut.set_result(self._decode_answer(p.action, msg.subprotocol, msg.body))
         else:
-            p.fut.set_result(out)
+            fut.set_exception(
+                exception_of(msg.kind, msg.code, msg.description, msg.body, p.action, p.identity)
+            )
 
     def _on_results(self, msg: proto.Results) -> None:
         pm = self._pending_many.get(msg.rid)
@@ -858,8 +965,6 @@ class Cluster:
     def _fail_all_pending(self, exc: ConnectionClosedError) -> None:
         pending, self._pending = self._pending, {}
         for p in pending.values():
-            if p.timer is not None:
-                p.timer.cancel()
             if not p.fut.done():
                 p.fut.set_exception(type(exc)(str(exc)))
         many, self._pending_many = self._pending_many, {}
@@ -867,10 +972,22 @@ class Cluster:
             if not pm.done.done():
                 pm.done.set_exception(type(exc)(str(exc)))
 
+    def _expire(self, now: float) -> None:
+        """Fail the routed calls whose caller-side deadline (timeout + grace) has passed."""
+        late = [rid for rid, p in self._pending.items() if p.deadline <= now]
+        for rid in late:
+            p = self._pending.pop(rid)
+            if not p.fut.done():
+                p.fut.set_exception(CallTimeoutError(p.action, f"cluster:{rid}", p.timeout))
+
     async def _liveness(self) -> None:
-        """Fail calls in flight to a node that went away (nobody on its channel any more)."""
+        """Every ``liveness_interval``: expire routed calls past their deadline, and fail calls
+        in flight to a node that went away (nobody on its channel any more)."""
+        loop = asyncio.get_running_loop()
         while not self._closing:
             await asyncio.sleep(self.liveness_interval)
+            if self._pending:
+                self._expire(loop.time())
             cmd = self._cmd
             if not self._online or cmd is None:
                 continue
@@ -892,11 +1009,13 @@ class Cluster:
             }
             if not gone:
                 continue
+            # Later calls to their stations go through the route script again, which answers
+            # NodeUnavailableError at once (or finds where a station went meanwhile).
+            for identity in [i for i, n in self._routes.items() if n in gone]:
+                del self._routes[identity]
             for rid, p in list(self._pending.items()):
                 if p.node in gone:
                     del self._pending[rid]
-                    if p.timer is not None:
-                        p.timer.cancel()
                     if not p.fut.done():
                         p.fut.set_exception(
                             NodeUnavailableError(
@@ -936,7 +1055,8 @@ class Cluster:
         """CALL ``identity`` wherever it is connected; returns the typed response.
 
         Raises what a local call raises (the ``ocppfast.errors`` class of a CALLERROR,
-        ``CallTimeoutError``, ``ConnectionClosedError`` when it is not connected), plus
+        ``CallTimeoutError``, ``NotConnectedError`` when it is not connected, ``PayloadError``
+        when the payload fails the schema of the station's version: nothing was sent), plus
         ``NodeUnavailableError`` when its node is gone and ``ClusterUnavailableError`` when
         Redis is unreachable.
         """
@@ -949,86 +1069,99 @@ class Cluster:
             cp = cs.charge_points.get(identity)
             if cp is not None:
                 return await cp.call(action, payload, timeout=timeout)
-        cmd = self._require_online(repr(identity))
-        effective = timeout if timeout else self.call_timeout
-        body = msgspec.json.encode(payload)
-        cached = self._routes.get(identity)
+        if not self._online:
+            raise self._unreachable(identity)
+        body = _json_encode(payload)
+        node = self._routes.get(identity)
+        if node is not None:
+            # The hot path: no coroutine but this one, one PUBLISH, one wake-up for the result.
+            rid = self._rid = self._rid + 1
+            fut = self._publish_call(rid, identity, action, body, timeout, node)
+            try:
+                return await fut
+            except _NotHereError:
+                pass  # a stale route (the station moved): nothing was sent to any station
+            except BaseException:
+                self._pending.pop(rid, None)  # cancelled here: forget it
+                raise
+            if self._routes.get(identity) == node:
+                del self._routes[identity]
         try:
-            return await self._call_remote(cmd, identity, action, body, timeout, effective, cached)
-        except _NotHereError:
-            if cached is None:
-                raise NotConnectedError(f"{identity!r} is not connected") from None
-        self._routes.pop(identity, None)  # stale: route through the script once more
-        try:
-            return await self._call_remote(cmd, identity, action, body, timeout, effective, None)
+            return await self._route_call(identity, action, body, timeout)
         except _NotHereError:
             raise NotConnectedError(f"{identity!r} is not connected") from None
 
-    async def _call_remote(
-        self,
-        cmd: RespConnection,
-        identity: str,
-        action: str,
-        body: bytes,
-        timeout: float | None,
-        effective: float,
-        node: str | None,
-    ) -> Any:
-        rid = self._next_rid()
-        msg = proto.Call(
-            rid,
-            self.node_id,
-            identity,
-            action,
-            body,
-            timeout or 0.0,
-            time.time() + effective + self.call_grace,
+    def _unreachable(self, what: str) -> ClusterUnavailableError:
+        return ClusterUnavailableError(
+            f"cannot reach {what!r}: Redis at {self.redis_url} is unreachable"
         )
-        data = proto.encode(msg)
-        loop = asyncio.get_running_loop()
-        fut: asyncio.Future[Any] = loop.create_future()
-        pending = _Pending(fut, action, "", identity)
-        self._pending[rid] = pending  # before sending: the answer may beat the reply
+
+    def _call_message(
+        self, rid: int, identity: str, action: str, body: bytes, timeout: float | None, node: str
+    ) -> tuple[asyncio.Future[Any], bytes]:
+        """Register a pending routed call; its future and the encoded Call message."""
+        loop = self._loop
+        assert loop is not None
+        effective = timeout if timeout else self.call_timeout
+        grace = effective + self.call_grace
+        fut = loop.create_future()
+        # Registered before sending: the result may arrive before the reply to the send.
+        self._pending[rid] = _Pending(fut, action, node, identity, loop.time() + grace, effective)
+        call = proto.Call(
+            rid, self.node_id, identity, action, body, timeout or 0.0, time.time() + grace
+        )
+        return fut, proto.encode(call)
+
+    def _publish_call(
+        self, rid: int, identity: str, action: str, body: bytes, timeout: float | None, node: str
+    ) -> asyncio.Future[Any]:
+        """Send a routed call to the node a cached route names.
+
+        PUBLISH on the connection whose replies are off, so nothing comes back but the result
+        (one wake-up per call, as for a local call). A node that went away is noticed by the
+        liveness sweep (nobody on its channel): ``NodeUnavailableError`` within
+        ``liveness_interval``, and the next call goes through the route script again.
+        """
+        fut, data = self._call_message(rid, identity, action, body, timeout, node)
+        if not self._publish(node, data):
+            self._pending.pop(rid, None)
+            raise self._unreachable(identity)
+        return fut
+
+    async def _route_call(
+        self, identity: str, action: str, body: bytes, timeout: float | None
+    ) -> Any:
+        """A routed call through the route script: owner lookup, liveness check and PUBLISH in
+        one round trip; the owner is remembered for the next calls."""
+        cmd = self._cmd
+        if not self._online or cmd is None:
+            raise self._unreachable(identity)
+        rid = self._rid = self._rid + 1
+        fut, data = self._call_message(rid, identity, action, body, timeout, "")
         try:
-            if node is not None:
-                if await cmd.command("PUBLISH", self.keys.channel(node), data):
-                    pending.node = node
-                else:  # nobody listens there any more: let the script decide
-                    self._routes.pop(identity, None)
-                    node = None
-            if node is None:
+            try:
                 reply = await cmd.command(
                     "EVALSHA", self._sha["route"], 0, self.keys.prefix, identity, data
                 )
-                status = reply[0]
-                if status != 1:
-                    self._pending.pop(rid, None)
-                    if status == 0:
-                        raise ConnectionClosedError(f"{identity!r} is not connected")
-                    down = reply[1].decode()
-                    raise NodeUnavailableError(
-                        f"{identity!r} is held by node {down}, which is unavailable", down
-                    )
-                pending.node = reply[1].decode()
-                if len(self._routes) > 200_000:
-                    self._routes.clear()
-                self._routes[identity] = pending.node
-        except RespError as exc:
-            self._pending.pop(rid, None)
-            raise ClusterUnavailableError(f"cannot route to {identity!r}: {exc}") from None
-
-        def expire() -> None:
-            if self._pending.pop(rid, None) is not None and not fut.done():
-                fut.set_exception(CallTimeoutError(action, f"cluster:{rid}", effective))
-
-        if not fut.done():
-            pending.timer = loop.call_later(effective + self.call_grace, expire)
-        try:
+            except RespError as exc:
+                raise ClusterUnavailableError(f"cannot route to {identity!r}: {exc}") from None
+            status = reply[0]
+            if status == 0:
+                raise NotConnectedError(f"{identity!r} is not connected")
+            node = reply[1].decode()
+            if status != 1:
+                raise NodeUnavailableError(
+                    f"{identity!r} is held by node {node}, which is unavailable", node
+                )
+            pending = self._pending.get(rid)
+            if pending is not None:
+                pending.node = node
+            if len(self._routes) > 200_000:
+                self._routes.clear()
+            self._routes[identity] = node
             return await fut
         finally:
             self._pending.pop(rid, None)
-            if pending.timer is not None:
-                pending.timer.cancel()
 
     async def call_many(
         self,

@@ -14,6 +14,7 @@ __all__ = [
     "ERROR",
     "INTERNAL",
     "NOT_HERE",
+    "PAYLOAD",
     "RESULT",
     "RESULT_ERROR",
     "TIMEOUT",
@@ -40,6 +41,7 @@ VALUE = 5  # ValueError (unknown action for the station's version)
 TYPE = 6  # TypeError
 INTERNAL = 7  # anything else (its text stays in the owner's log)
 NOT_HERE = 8  # the node does not hold the station (a caller's cached route was stale)
+PAYLOAD = 9  # the payload fails the station's schema (PayloadError: code, description)
 
 
 class Call(msgspec.Struct, tag="c", array_like=True):

@@ -33,6 +33,7 @@ __all__ = [
     "RespConnection",
     "RespError",
     "parse_redis_url",
+    "publish_head",
 ]
 
 
@@ -75,6 +76,9 @@ class RespConnection(asyncio.Protocol):
         self._on_lost = on_lost
         self.on_message: Callable[[bytes, bytes], None] | None = None
         self.closed = False
+        # Kept, not looked up per command: on Python 3.11 every asyncio.get_running_loop() is a
+        # getpid() system call (strace showed two per routed call).
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     @classmethod
     async def open(
@@ -86,6 +90,7 @@ class RespConnection(asyncio.Protocol):
     ) -> RespConnection:
         loop = asyncio.get_running_loop()
         conn = cls(on_lost)
+        conn._loop = loop
         if address.path is not None:
             coro = loop.create_unix_connection(lambda: conn, address.path)
         else:
@@ -151,7 +156,8 @@ class RespConnection(asyncio.Protocol):
 
     def command(self, *args: Any) -> asyncio.Future[Any]:
         """Send one command; the future gets its reply (a ``RespError`` reply is raised)."""
-        fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        loop = self._loop or asyncio.get_running_loop()
+        fut: asyncio.Future[Any] = loop.create_future()
         transport = self._transport
         if transport is None or self.closed:
             fut.set_exception(RespError("Redis connection is closed"))
@@ -165,7 +171,7 @@ class RespConnection(asyncio.Protocol):
         transport = self._transport
         if transport is None or self.closed:
             return False
-        fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        fut: asyncio.Future[Any] = (self._loop or asyncio.get_running_loop()).create_future()
         fut.add_done_callback(_consume)
         self._waiters.append(fut)
         transport.write(hiredis.pack_command(args))
@@ -184,9 +190,24 @@ class RespConnection(asyncio.Protocol):
         transport.write(hiredis.pack_command(args))
         return True
 
+    def fire_packed(self, head: bytes, last: bytes) -> bool:
+        """:meth:`fire` for a command packed by hand: ``head`` from :func:`publish_head`, then
+        ``last`` as its last argument (half the CPU of ``hiredis.pack_command``, which formats
+        every length with sprintf)."""
+        transport = self._transport
+        if transport is None or self.closed:
+            return False
+        transport.write(b"%b$%d\r\n%b\r\n" % (head, len(last), last))
+        return True
+
     def close(self) -> None:
         if self._transport is not None:
             self._transport.close()
+
+
+def publish_head(channel: bytes) -> bytes:
+    """RESP of ``PUBLISH <channel>`` without the message: see :meth:`RespConnection.fire_packed`."""
+    return b"*3\r\n$7\r\nPUBLISH\r\n$%d\r\n%b\r\n" % (len(channel), channel)
 
 
 class BlockingConnection:

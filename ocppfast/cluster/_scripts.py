@@ -22,9 +22,22 @@ from __future__ import annotations
 
 __all__ = ["SCRIPTS", "Keys"]
 
-# ARGV: prefix, identity, node, subprotocol -> {token, previous value or nothing}
-CLAIM = """
+_CLAIM_ARGS = """
 local pfx, id, node, sub = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+"""
+
+# duplicate_identity="reject": a live owner on another node keeps the identity -> {0, its value}
+_KEEP_LIVE_OWNER = """
+local held = redis.call('HGET', pfx .. 'p', id)
+if held then
+  local hnode = string.match(held, '^([^|]*)|')
+  if hnode ~= node and redis.call('EXISTS', pfx .. 'lease:' .. hnode) == 1 then
+    return {'0', held}
+  end
+end
+"""
+
+_CLAIM_BODY = """
 local t = redis.call('TIME')
 local tok = tonumber(t[1]) * 1000000 + tonumber(t[2])
 local last = tonumber(redis.call('GET', pfx .. 'seq') or '0')
@@ -41,6 +54,12 @@ if old then
 end
 return {stok}
 """
+
+# ARGV: prefix, identity, node, subprotocol -> {token, previous value or nothing}
+CLAIM = _CLAIM_ARGS + _CLAIM_BODY
+
+# The same, unless another live node holds the identity (then {0, its value}, nothing written).
+CLAIM_IF_FREE = _CLAIM_ARGS + _KEEP_LIVE_OWNER + _CLAIM_BODY
 
 # Compare-and-delete. ARGV: prefix, identity, node, token -> 1 deleted, 0 not ours (kept)
 RELEASE = """
@@ -139,6 +158,7 @@ return {1, node, sub}
 
 SCRIPTS = {
     "claim": CLAIM,
+    "claim_if_free": CLAIM_IF_FREE,
     "release": RELEASE,
     "reassert": REASSERT,
     "prune": PRUNE,

@@ -14,20 +14,21 @@ NotImplemented; OCPP 2.1 keys that the generic case conversion gets wrong are se
 
 Speed: on ocppfast's own connection, while no dispatch step is overridden, ``start()`` routes
 each frame from the connection's frame callback, and a CALL to a sync handler takes a flat path
-(``ChargePoint._route_now``) with msgspec doing decoding, validation and, where its output is
-``json.dumps``' to the byte, encoding. Anything unusual takes the general path; a test runs the
-same frames through both and compares them byte for byte (``tests/compat/test_compat_fastpath.py``).
+(``ocppfast._compat_fast.Sink``, compiled by Cython) with msgspec doing decoding, validation
+and, where its output is ``json.dumps``' to the byte, encoding. Anything unusual takes the
+general path; tests run the same frames through both and compare them byte for byte
+(``tests/compat/test_compat_fastpath.py``, ``tests/compat/test_compat_fast.py``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextvars
-import functools
 import importlib
 import inspect
 import logging
 import re
+import sys
 import time
 import uuid
 from collections import deque
@@ -38,6 +39,7 @@ from typing import Any, Union, get_args, get_origin
 
 import msgspec
 
+from .. import _speedups
 from . import messages as _messages
 from .exceptions import InternalError, NotImplementedError, NotSupportedError, OCPPError
 from .messages import Call, MessageType, unpack, validate_payload
@@ -56,6 +58,7 @@ __all__ = [
 ]
 
 LOGGER = logging.getLogger("ocpp")
+_fast: Any = _speedups.load("_compat_fast")[0]
 
 # --- case conversion ----------------------------------------------------------------------------
 #
@@ -63,20 +66,12 @@ LOGGER = logging.getLogger("ocpp")
 # them and indexes free-form dicts by the names they produce). Each key is converted once and
 # remembered: payload keys come from a small set, so the regular expressions run once per key.
 
-_CACHE_LIMIT = 20_000  # keys remembered per table; beyond it keys are converted every time
-_WORD = re.compile(r"(.)([A-Z][a-z]+)")
-_HUMP = re.compile(r"([a-z0-9])([A-Z])(?=\S)")
-_snake_keys: dict[Any, str] = {}
+_CACHE_LIMIT = _fast.CACHE_LIMIT  # keys remembered per table; beyond it converted every time
+# camelCase -> snake_case: in ocppfast._compat_fast (compiled when the extensions are built)
+_snake_keys: dict[Any, str] = _fast.snake_keys
+_snake_dict = _fast.snake_dict
+_snake_list = _fast.snake_list
 _camel_keys: dict[Any, str] = {}
-
-
-def _snake_key(key: Any) -> str:
-    """camelCase -> snake_case for one key (mobilityhouse's rules), remembered."""
-    out = key.replace("ocppCSMSURL", "ocpp_csms_url").replace("V2X", "_v2x").replace("V2G", "_v2g")
-    out = _HUMP.sub(r"\1_\2", _WORD.sub(r"\1_\2", out)).lower()
-    if len(_snake_keys) < _CACHE_LIMIT:
-        _snake_keys[key] = out
-    return str(out)
 
 
 def _camel_key_uncached(key: Any) -> str:
@@ -107,51 +102,11 @@ def _camel_key(key: Any, table: dict[Any, str]) -> str:
 
 def camel_to_snake_case(data: Any) -> Any:
     """Convert the keys of every dict inside ``data`` from camelCase to snake_case."""
-    kind = type(data)
-    if kind is dict:
-        return _snake_dict(data)
-    if kind is list:
-        return _snake_list(data)
     if isinstance(data, dict):
         return _snake_dict(data)
     if isinstance(data, list):
         return _snake_list(data)
     return data
-
-
-# Exact types are tested first (JSON gives nothing else); subclasses take the isinstance route.
-# Plain loops: measured faster here than comprehensions (one frame less per nested dict).
-def _snake_dict(data: Any) -> dict[str, Any]:
-    known = _snake_keys
-    out = {}
-    for key, value in data.items():
-        try:
-            new = known[key]
-        except KeyError:
-            new = _snake_key(key)
-        kind = type(value)
-        if kind is dict:
-            value = _snake_dict(value)
-        elif kind is list:
-            value = _snake_list(value)
-        elif kind is not str and kind is not int and isinstance(value, (dict, list)):
-            value = camel_to_snake_case(value)
-        out[new] = value
-    return out
-
-
-def _snake_list(data: Any) -> list[Any]:
-    out = []
-    for value in data:
-        kind = type(value)
-        if kind is dict:
-            value = _snake_dict(value)
-        elif kind is list:
-            value = _snake_list(value)
-        elif kind is not str and kind is not int and isinstance(value, (dict, list)):
-            value = camel_to_snake_case(value)
-        out.append(value)
-    return out
 
 
 def snake_to_camel_case(data: Any) -> Any:
@@ -204,6 +159,8 @@ def _typed_keys(version: Any) -> Any:
 
 
 def _is_dataclass_instance(value: Any) -> bool:
+    if type(value) in _field_names:  # a dataclass already serialized once
+        return True
     return is_dataclass(value) and not isinstance(value, type)
 
 
@@ -264,7 +221,16 @@ def _wire_payload(obj: Any, table: dict[Any, str]) -> dict[str, Any]:
     return out
 
 
+# Types _wire_value passes through as they are, learnt once per type (enums, mostly): neither a
+# dict, a list, a tuple nor a dataclass (classes themselves, whose type is a metaclass, are
+# never learnt).
+_leaf_types: set[type] = set()
+
+
 def _wire_value(value: Any, table: dict[Any, str]) -> Any:
+    kind = type(value)
+    if kind in _leaf_types:
+        return value
     if isinstance(value, dict):
         known = table.get
         out = {}
@@ -284,6 +250,8 @@ def _wire_value(value: Any, table: dict[Any, str]) -> Any:
         # mobilityhouse converts dataclasses inside tuples but neither drops Nones nor renames
         # keys there: keep that.
         return _plain(value)
+    if not isinstance(value, type) and len(_leaf_types) < _CACHE_LIMIT:
+        _leaf_types.add(kind)
     return value
 
 
@@ -538,6 +506,21 @@ def _takes_frames(connection: Any) -> bool:
     )
 
 
+def _own_frame_callback(connection: Any, sink: Any) -> Any:
+    """Make ``sink.on_frame`` the ``on_ws_frame`` of ``connection`` (picows looks it up on the
+    instance per frame, so a compiled callback saves a Python frame per message) unless the
+    connection's class or the instance has its own; returns what was set, or None."""
+    from .serve import WebSocketConnection
+
+    if (
+        type(connection).on_ws_frame is not WebSocketConnection.on_ws_frame
+        or "on_ws_frame" in connection.__dict__
+    ):
+        return None
+    callback = connection.on_ws_frame = sink.on_frame
+    return callback
+
+
 class ChargePoint:
     """One OCPP-J connection, as mobilityhouse ``ocpp.charge_point.ChargePoint``.
 
@@ -593,10 +576,12 @@ class ChargePoint:
         connection = self._connection
         sink = None
         step: Any = None
+        on_frame: Any = None
         if _takes_frames(connection) and _own_steps(self):
             context = contextvars.copy_context()
             step = context.run
-            sink = self._frame_sink(connection, step)
+            sink = self._frame_sink(connection, context)
+            on_frame = _own_frame_callback(connection, sink)
         try:
             while True:
                 if ahead.frames:
@@ -641,181 +626,25 @@ class ChargePoint:
             if ahead.recv is not None and not ahead.recv.done():
                 ahead.recv.cancel()
                 ahead.recv = None
+            if on_frame is not None and connection.__dict__.get("on_ws_frame") is on_frame:
+                del connection.on_ws_frame
 
-    def _frame_sink(self, connection: Any, step: Any) -> Callable[[str], bool]:
+    def _frame_sink(self, connection: Any, context: Any) -> Any:
         """The callback ``connection`` gives each frame to while ``start()`` waits for one.
 
-        It does what ``start()`` would do next (log the frame, run ``route_message``) right away;
-        a frame routed without waiting (a sync handler, or a CALLRESULT) is done there. One that
-        has to wait (an async handler) is handed to ``start()`` to finish, and the frames after
-        it queue until then, so CALLs are still handled one after another in order. False (the
-        frame is queued for ``recv()`` as usual): a dispatch step was overridden or mocked since
-        ``start()`` began, or ``_connection`` was swapped.
+        It does what ``start()`` would do next (log the frame, run ``route_message``) right away,
+        in ``context`` (``start()``'s context copy); a frame routed without waiting (a sync
+        handler, or a CALLRESULT) is done there, by the flat path of
+        ``ocppfast._compat_fast.Sink``. One that has to wait (an async handler) is handed to
+        ``start()`` to finish, and the frames after it queue until then, so CALLs are still
+        handled one after another in order. False (the frame is queued for ``recv()`` as
+        usual): a dispatch step was overridden or mocked since ``start()`` began, or
+        ``_connection`` was swapped.
         """
-        write_frame = connection._write
-        hand_over = connection._hand_over
-        cls = type(self)
-        mine = self.__dict__
+        from .serve import WebSocketConnection
 
-        def write(text: str, data: bytes | None = None) -> None:
-            # what ``await self._send(text)`` does, without awaiting (``data``: text, encoded)
-            self.logger.info("%s: send %s", self.id, text)
-            write_frame(text if data is None else data)
-
-        def sink(message: str) -> bool:
-            # still ChargePoint's own steps (a mock set since start() began turns this off)
-            if (
-                self._connection is not connection
-                or type(self) is not cls
-                or cls.route_message is not _ROUTE_MESSAGE
-                or cls._handle_call is not _HANDLE_CALL
-                or cls._send is not _SEND
-                or "route_message" in mine
-                or "_handle_call" in mine
-                or "_send" in mine
-            ):
-                return False
-            self.logger.info("%s: receive message %s", self.id, message)
-            try:
-                rest = self._route_now(message, write)
-            except BaseException as exc:  # noqa: BLE001 - start() raises it, as inline
-                hand_over(_Routed(None, exc))
-                return True
-            if rest is None:
-                return True
-            if rest is _NOT_NOW:
-                rest = self.route_message(message)
-            # start() runs the rest in its task (user coroutines never run outside it)
-            hand_over(_Routed(rest, None))
-            return True
-
-        # the whole of it in start()'s context copy, logging included
-        return functools.partial(step, sink)
-
-    def _route_now(self, message: Any, write: Callable[..., None]) -> Any:
-        """``route_message(message)`` with ``write`` as ``_send``, with no coroutine, for a frame
-        that needs no waiting: a CALL to a sync handler (validation inline) or a CALLRESULT /
-        CALLERROR. Returns None when done; a coroutine finishing the CALL when the handler
-        returned an awaitable; ``_NOT_NOW`` (nothing done yet) for anything else: an unparseable
-        frame, a missing route, an async handler, a payload that fails validation, a patched
-        ``validate_payload`` / ``unpack`` / ``camel_to_snake_case``.
-
-        The common case (a valid CALL answered with a ``call_result`` dataclass of OCPP 1.6 or
-        2.0.1) is written out flat here: the same steps as ``_handle_call`` with the fewest
-        Python calls; anything else goes through ``_handle_call_now``, step by step.
-        tests/compat/test_compat_fastpath.py compares both with the general path byte for byte.
-        """
-        try:
-            frame = _decode_json(message)
-        except Exception:  # noqa: BLE001 - unpack() decides, on the general path
-            return _NOT_NOW
-        if (
-            type(frame) is not list
-            or len(frame) != 4
-            or type(frame[0]) is not int
-            or frame[0] != 2
-            or unpack is not _UNPACK
-        ):
-            return self._route_reply_now(message)
-        unique_id = frame[1]
-        action = frame[2]
-        payload = frame[3]
-        version = self._ocpp_version
-        try:
-            handlers = self.route_map[action]
-            handler = handlers["_on_action"]
-            target, takes_id = _inline_handlers[handler.__func__]
-        except (KeyError, TypeError, AttributeError):
-            return self._call_now(unique_id, action, payload, write)
-        skip = handlers.get("_skip_schema_validation", False)
-        if (
-            skip
-            or type(payload) is not dict
-            or validate_payload is not _VALIDATE_PAYLOAD
-            or _messages._validate_payload is not _VALIDATE_NOW
-            or camel_to_snake_case is not _CAMEL_TO_SNAKE
-            or version == "2.1"
-        ):
-            return self._call_now(unique_id, action, payload, write)
-        try:
-            request, answer = _flat_types[version][action]
-        except (KeyError, TypeError):
-            return self._call_now(unique_id, action, payload, write)
-        try:
-            _convert(payload, request)
-        except (msgspec.ValidationError, RecursionError):
-            return _NOT_NOW  # the general path reports it, as mobilityhouse does
-        kwargs = _snake_dict(payload) if payload else {}
-        try:
-            try:
-                if target is not None:  # the function @on wrapped, called as its wrapper does
-                    if takes_id:
-                        response = target(handler.__self__, **kwargs, call_unique_id=unique_id)
-                    else:
-                        response = target(handler.__self__, **kwargs)
-                elif takes_id:
-                    response = handler(**kwargs, call_unique_id=unique_id)
-                else:
-                    response = handler(**kwargs)
-                if type(response) not in _field_names and _is_awaitable(response):
-                    return self._finish_call(
-                        Call(unique_id, action, payload), handlers, kwargs, skip, response, write
-                    )
-            except Exception as e:
-                msg = Call(unique_id, action, payload)
-                self.logger.exception("Error while handling request '%s'", msg)
-                write(_call_error_json(msg, e))
-                return None
-            pairs = _wire_fields.get(type(response))
-            # flat: every value a str or an int (enums included), where msgspec's JSON can be
-            # json.dumps' (checked below)
-            flat = type(unique_id) is str or type(unique_id) is int
-            if pairs is None:
-                msg = Call(unique_id, action, payload)
-                out = self._reply_payload(msg, response)
-                flat = False
-            else:
-                out = {}
-                for name, key in pairs:
-                    value = getattr(response, name)
-                    if value is None:
-                        continue
-                    kind = type(value)
-                    if kind is not str and kind is not int:
-                        if kind is float or kind is bool:
-                            flat = False
-                        else:
-                            value = _wire_value(value, _camel_keys)
-                            if flat and not isinstance(value, (str, int)):
-                                flat = False
-                    out[key] = value
-            try:
-                _convert(out, answer)
-            except (msgspec.ValidationError, RecursionError):
-                # raises the exception mobilityhouse raises for it
-                _VALIDATE_NOW(Call(unique_id, action, payload).create_call_result(out), version)
-            frame = [3, unique_id, out]
-            if flat:
-                # msgspec's bytes when they are json.dumps' text exactly: ASCII (nothing escaped
-                # differently) without DEL (json escapes it, msgspec does not); see the test
-                try:
-                    data = _encode(frame)
-                except Exception:  # noqa: BLE001 - json.dumps decides, below
-                    flat = False
-                else:
-                    flat = data.isascii() and b"\x7f" not in data
-            if flat:
-                write(data.decode(), data)
-            else:
-                write(_dumps(frame))
-            if "_after_action" in handlers:
-                self._run_after(handlers, kwargs, Call(unique_id, action, payload))
-            return None
-        except OCPPError as error:
-            msg = Call(unique_id, action, payload)
-            self.logger.exception("Error while handling request '%s'", msg)
-            write(_call_error_json(msg, error))
-            return None
+        direct = type(connection)._write is WebSocketConnection._write
+        return _fast.Sink(self, connection, context, direct)
 
     def _route_reply_now(self, message: Any) -> Any:
         """A CALLRESULT / CALLERROR to the response queue, as ``route_message``; else
@@ -872,8 +701,9 @@ class ChargePoint:
             self.logger.exception("Error while handling request '%s'", msg)
             write(_call_error_json(msg, e))
             return None
-        write(self._result_json(msg, response, skip))
-        self._run_after(handlers, kwargs, msg)
+        result = self._result(msg, response, skip)
+        write(result.to_json())
+        self._run_after(handlers, kwargs, msg, result.payload)
         return None
 
     async def _finish_call(
@@ -893,31 +723,38 @@ class ChargePoint:
                 self.logger.exception("Error while handling request '%s'", msg)
                 write(_call_error_json(msg, e))
                 return
-            write(self._result_json(msg, response, skip))
-            self._run_after(handlers, kwargs, msg)
+            result = self._result(msg, response, skip)
+            write(result.to_json())
+            self._run_after(handlers, kwargs, msg, result.payload)
         except OCPPError as error:
             self.logger.exception("Error while handling request '%s'", msg)
             write(_call_error_json(msg, error))
 
-    def _result_json(self, msg: Any, response: Any, skip: Any) -> str:
-        """The CALLRESULT frame answering ``msg`` with a handler's ``response`` (validated
-        inline unless ``skip``)."""
+    def _result(self, msg: Any, response: Any, skip: Any) -> Any:
+        """The CALLRESULT answering ``msg`` with a handler's ``response`` (validated inline
+        unless ``skip``)."""
         result = msg.create_call_result(self._reply_payload(msg, response))
         if not skip:
             _messages._validate_payload(result, self._ocpp_version)
-        text: str = result.to_json()
-        return text
+        return result
 
-    def _run_after(self, handlers: Any, kwargs: Any, msg: Any) -> Any:
-        """Run the ``@after`` hook of a CALL answered: a sync one inline (its KeyError ignored,
-        as in mobilityhouse), an async one in the background. Its outcome, or ``_NOT_NOW`` when
-        there is none (no hook, or its KeyError)."""
+    def _run_after(self, handlers: Any, kwargs: Any, msg: Any, payload: Any) -> Any:
+        """Run the ``@after`` hook of a CALL answered with ``payload`` (the wire payload): a
+        sync one inline (its KeyError ignored, as in mobilityhouse), an async one in the
+        background. Its outcome, or ``_NOT_NOW`` when there is none (no hook, or its KeyError).
+
+        A hook marked ``@after(action, inject_response=True)`` (mobilityhouse after 2.1.0)
+        also gets ``call_response=``, the answer's payload as sent (camelCase, no ``None``).
+        """
         try:
             after = handlers["_after_action"]
+            extra: dict[str, Any] = {}
+            if getattr(after, "_inject_response", False) is True:
+                extra["call_response"] = payload
             if _takes_call_unique_id(after):
-                outcome = after(**kwargs, call_unique_id=msg.unique_id)
+                outcome = after(**kwargs, **extra, call_unique_id=msg.unique_id)
             else:
-                outcome = after(**kwargs)
+                outcome = after(**kwargs, **extra)
             if _is_awaitable(outcome):
                 self._track_after(asyncio.ensure_future(outcome), msg)
             return outcome
@@ -1050,7 +887,7 @@ class ChargePoint:
             else:
                 await validate_payload(result, version)
         await self._send(result.to_json())
-        outcome = self._run_after(handlers, kwargs, msg)
+        outcome = self._run_after(handlers, kwargs, msg, result.payload)
         return result if outcome is _NOT_NOW else outcome
 
     def _reply_payload(self, msg: Any, response: Any) -> Any:
@@ -1131,6 +968,11 @@ class ChargePoint:
         while True:
             if not queue.empty():
                 response = queue.get_nowait()
+            elif asyncio.current_task() is not None:
+                # the same wait as asyncio.wait_for(queue.get(), timeout), without a task of
+                # its own per call (the cost of a fan-out to many stations)
+                async with asyncio.timeout(timeout):
+                    response = await queue.get()
             else:
                 response = await asyncio.wait_for(queue.get(), timeout)
             if response.unique_id == unique_id:
@@ -1199,3 +1041,4 @@ _ON_WRAPPER_CODE = _on_wrapper_code()
 _ROUTE_MESSAGE = ChargePoint.route_message
 _HANDLE_CALL = ChargePoint._handle_call
 _SEND = ChargePoint._send
+_fast.bind(sys.modules[__name__])

@@ -33,7 +33,15 @@ from urllib.parse import unquote
 
 import picows
 
+from ..engine import (
+    CLOSE_GOING_AWAY,
+    CLOSE_NORMAL,
+    CLOSE_PROTOCOL_ERROR,
+    CLOSE_TOO_BIG,
+    CLOSE_UNSUPPORTED,
+)
 from ..errors import ConnectionClosedError
+from ..options import CommonOptions, options_of
 
 __all__ = ["ConnectionClosed", "Server", "WebSocketConnection", "connect", "serve"]
 
@@ -43,10 +51,16 @@ _TEXT = 1  # picows.WSMsgType.TEXT
 _CONTINUATION = 0
 _BINARY = 2
 _CLOSE = 8
-_CLOSE_UNSUPPORTED = 1003
+# RFC 6455 section 7.4.1 close codes: ocppfast's own (ocppfast.engine), and 1007, which only this
+# connection sends (a TEXT message that is not UTF-8; ocppfast's engine answers it in OCPP terms)
+_CLOSE_NORMAL = CLOSE_NORMAL
+_CLOSE_GOING_AWAY = CLOSE_GOING_AWAY
+_CLOSE_UNSUPPORTED = CLOSE_UNSUPPORTED
 _CLOSE_INVALID_DATA = 1007
-_CLOSE_TOO_BIG = 1009
-_CLOSE_PROTOCOL_ERROR = 1002
+_CLOSE_TOO_BIG = CLOSE_TOO_BIG
+_CLOSE_PROTOCOL_ERROR = CLOSE_PROTOCOL_ERROR
+# picows' initial read buffer per connection (its own default is 16 KiB): ocppfast's option
+_READ_BUFFER_SIZE: int = options_of(CommonOptions)["read_buffer_size"][1].default
 
 
 class ConnectionClosed(ConnectionClosedError):
@@ -113,7 +127,7 @@ class WebSocketConnection(picows.WSListener):
             raise self._closed
         self.transport.send(_TEXT, message.encode() if isinstance(message, str) else message)
 
-    async def close(self, code: int = 1000, reason: str = "") -> None:
+    async def close(self, code: int = _CLOSE_NORMAL, reason: str = "") -> None:
         """Send a close frame, disconnect, and wait until the connection is gone."""
         if self.transport is not None and self._closed is None:
             self.transport.send_close(code, reason.encode())
@@ -214,7 +228,7 @@ class WebSocketConnection(picows.WSListener):
                 self._deliver(data)
         elif msg_type == _CLOSE:
             code = frame.get_close_code()
-            transport.send_close(code if code else 1000)
+            transport.send_close(code if code else _CLOSE_NORMAL)
             transport.disconnect()
         elif msg_type == _BINARY:
             self._fail(transport, _CLOSE_UNSUPPORTED, b"OCPP-J uses text frames")
@@ -304,7 +318,7 @@ class Server:
         finally:
             self.connections.discard(connection)
             if not connection.closed and connection.transport is not None:
-                connection.transport.send_close(1000)
+                connection.transport.send_close(_CLOSE_NORMAL)
                 connection.transport.disconnect()
 
     def close(self) -> None:
@@ -312,7 +326,7 @@ class Server:
             self.server.close()
         for connection in list(self.connections):
             if connection.transport is not None and not connection.closed:
-                connection.transport.send_close(1001)
+                connection.transport.send_close(_CLOSE_GOING_AWAY)
                 connection.transport.disconnect()
 
     async def wait_closed(self) -> None:
@@ -352,12 +366,16 @@ async def serve(
     max_message_size: int = 1024 * 1024,
     ssl: Any = None,
     use_aiofastnet: bool = False,
+    read_buffer_size: int = _READ_BUFFER_SIZE,
     **picows_options: Any,
 ) -> Server:
     """Listen on ``host:port`` (``port=0``: any free port) as ``websockets.serve`` does.
 
     ``handler(connection)`` runs for each connection (the connection closes when it returns);
     a ChargePoint subclass instead runs ``cls(identity, connection).start()``.
+    ``read_buffer_size``: each connection's initial read buffer in bytes (it grows as needed;
+    the default is ocppfast's ``read_buffer_size`` option's). Other keyword arguments go to
+    ``picows.ws_create_server``.
     """
     if isinstance(handler, type):
         handler = _charge_point_handler(handler)
@@ -372,6 +390,8 @@ async def serve(
         # uvloop's own transport, as ocppfast's CentralSystem uses by default (it measured
         # cheaper per connection and per write here)
         use_aiofastnet=use_aiofastnet,
+        # it grows as needed; picows' 16 KiB default is most of an idle connection's memory
+        read_buffer_init_size=read_buffer_size,
         **picows_options,
     )
     return server

@@ -12,6 +12,7 @@ from typing import Annotated
 
 from msgspec import UNSET, Meta, Struct, UnsetType, field
 
+from ..validation import date_time_meta
 from .enums import (
     AuthorizationStatus,
     AvailabilityStatus,
@@ -97,7 +98,7 @@ __all__ = [
 
 # RFC 3339 section 5.6 date-time, as the schemas' format: date-time (QUIRKS Q2).
 RFC3339_PATTERN = '\\A(?!0000)(?:[0-9]{4}-(?:(?:0[13578]|1[02])-(?:0[1-9]|[12][0-9]|3[01])|(?:0[469]|11)-(?:0[1-9]|[12][0-9]|30)|02-(?:0[1-9]|1[0-9]|2[0-8]))|(?:[0-9]{2}(?:0[48]|[2468][048]|[13579][26])|(?:[02468][048]|[13579][26])00)-02-29)[Tt](?:[01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](?:\\.[0-9]+)?(?:[Zz]|[+-](?:[01][0-9]|2[0-3]):[0-5][0-9])\\Z'
-DateTime = Annotated[str, Meta(pattern=RFC3339_PATTERN, description="RFC 3339 date-time")]
+DateTime = Annotated[str, date_time_meta(RFC3339_PATTERN, "RFC 3339 date-time")]
 # Draft-06 integer: 1.0 is an integer too (QUIRKS Q1); 32-bit (QUIRKS Q15).
 Integer = Annotated[int, Meta(ge=-2147483648, le=2147483647)] | Annotated[float, Meta(ge=-2147483648, le=2147483647, multiple_of=1)]
 # Draft-04 integer, 32-bit (QUIRKS Q15).

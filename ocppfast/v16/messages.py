@@ -70,6 +70,7 @@ from .enums import (
     UpdateType,
     UploadLogStatusEnumType,
 )
+from ..message import Request
 
 __all__ = [
     "AuthorizeRequest",
@@ -153,7 +154,7 @@ __all__ = [
 ]
 
 
-class AuthorizeRequest(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class AuthorizeRequest(Request["AuthorizeResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
     """
     ``Authorize`` request payload (schema ``Authorize.json``).
     """
@@ -169,7 +170,7 @@ class AuthorizeResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown
     id_tag_info: IdTagInfo = field(name="idTagInfo")
 
 
-class BootNotificationRequest(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class BootNotificationRequest(Request["BootNotificationResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
     """
     ``BootNotification`` request payload (schema ``BootNotification.json``).
     """
@@ -195,7 +196,7 @@ class BootNotificationResponse(Struct, kw_only=True, omit_defaults=True, forbid_
     interval: Int32 = field(name="interval")
 
 
-class CancelReservationRequest(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class CancelReservationRequest(Request["CancelReservationResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
     """
     ``CancelReservation`` request payload (schema ``CancelReservation.json``).
     """
@@ -211,7 +212,7 @@ class CancelReservationResponse(Struct, kw_only=True, omit_defaults=True, forbid
     status: CancelReservationStatus = field(name="status")
 
 
-class CertificateSignedRequest(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class CertificateSignedRequest(Request["CertificateSignedResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
     """
     ``CertificateSigned`` request payload (schema ``CertificateSigned.json``).
     """
@@ -227,7 +228,7 @@ class CertificateSignedResponse(Struct, kw_only=True, omit_defaults=True, forbid
     status: CertificateSignedStatusEnumType = field(name="status")
 
 
-class ChangeAvailabilityRequest(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class ChangeAvailabilityRequest(Request["ChangeAvailabilityResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
     """
     ``ChangeAvailability`` request payload (schema ``ChangeAvailability.json``).
     """
@@ -244,7 +245,7 @@ class ChangeAvailabilityResponse(Struct, kw_only=True, omit_defaults=True, forbi
     status: AvailabilityStatus = field(name="status")
 
 
-class ChangeConfigurationRequest(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class ChangeConfigurationRequest(Request["ChangeConfigurationResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
     """
     ``ChangeConfiguration`` request payload (schema ``ChangeConfiguration.json``).
     """
@@ -261,7 +262,7 @@ class ChangeConfigurationResponse(Struct, kw_only=True, omit_defaults=True, forb
     status: ConfigurationStatus = field(name="status")
 
 
-class ClearCacheRequest(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class ClearCacheRequest(Request["ClearCacheResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
     """
     ``ClearCache`` request payload (schema ``ClearCache.json``).
     """
@@ -275,7 +276,7 @@ class ClearCacheResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknow
     status: ClearCacheStatus = field(name="status")
 
 
-class ClearChargingProfileRequest(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class ClearChargingProfileRequest(Request["ClearChargingProfileResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
     """
     ``ClearChargingProfile`` request payload (schema ``ClearChargingProfile.json``).
     """
@@ -294,7 +295,7 @@ class ClearChargingProfileResponse(Struct, kw_only=True, omit_defaults=True, for
     status: ClearChargingProfileStatus = field(name="status")
 
 
-class DataTransferRequest(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class DataTransferRequest(Request["DataTransferResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
     """
     ``DataTransfer`` request payload (schema ``DataTransfer.json``).
     """
@@ -313,7 +314,7 @@ class DataTransferResponse(Struct, kw_only=True, omit_defaults=True, forbid_unkn
     data: str | UnsetType = field(default=UNSET, name="data")
 
 
-class DeleteCertificateRequest(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class DeleteCertificateRequest(Request["DeleteCertificateResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
     """
     ``DeleteCertificate`` request payload (schema ``DeleteCertificate.json``).
     """
@@ -329,7 +330,7 @@ class DeleteCertificateResponse(Struct, kw_only=True, omit_defaults=True, forbid
     status: DeleteCertificateStatusEnumType = field(name="status")
 
 
-class DiagnosticsStatusNotificationRequest(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class DiagnosticsStatusNotificationRequest(Request["DiagnosticsStatusNotificationResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
     """
     ``DiagnosticsStatusNotification`` request payload (schema
     ``DiagnosticsStatusNotification.json``).
@@ -345,7 +346,7 @@ class DiagnosticsStatusNotificationResponse(Struct, kw_only=True, omit_defaults=
     """
 
 
-class ExtendedTriggerMessageRequest(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class ExtendedTriggerMessageRequest(Request["ExtendedTriggerMessageResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
     """
     ``ExtendedTriggerMessage`` request payload (schema ``ExtendedTriggerMessage.json``).
     """
@@ -363,7 +364,7 @@ class ExtendedTriggerMessageResponse(Struct, kw_only=True, omit_defaults=True, f
     status: TriggerMessageStatusEnumType = field(name="status")
 
 
-class FirmwareStatusNotificationRequest(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class FirmwareStatusNotificationRequest(Request["FirmwareStatusNotificationResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
     """
     ``FirmwareStatusNotification`` request payload (schema ``FirmwareStatusNotification.json``).
     """
@@ -378,7 +379,7 @@ class FirmwareStatusNotificationResponse(Struct, kw_only=True, omit_defaults=Tru
     """
 
 
-class GetCompositeScheduleRequest(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class GetCompositeScheduleRequest(Request["GetCompositeScheduleResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
     """
     ``GetCompositeSchedule`` request payload (schema ``GetCompositeSchedule.json``).
     """
@@ -399,7 +400,7 @@ class GetCompositeScheduleResponse(Struct, kw_only=True, omit_defaults=True, for
     charging_schedule: ChargingSchedule | UnsetType = field(default=UNSET, name="chargingSchedule")
 
 
-class GetConfigurationRequest(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class GetConfigurationRequest(Request["GetConfigurationResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
     """
     ``GetConfiguration`` request payload (schema ``GetConfiguration.json``).
     """
@@ -416,7 +417,7 @@ class GetConfigurationResponse(Struct, kw_only=True, omit_defaults=True, forbid_
     unknown_key: list[String50] | UnsetType = field(default=UNSET, name="unknownKey")
 
 
-class GetDiagnosticsRequest(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class GetDiagnosticsRequest(Request["GetDiagnosticsResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
     """
     ``GetDiagnostics`` request payload (schema ``GetDiagnostics.json``).
     """
@@ -436,7 +437,7 @@ class GetDiagnosticsResponse(Struct, kw_only=True, omit_defaults=True, forbid_un
     file_name: String255 | UnsetType = field(default=UNSET, name="fileName")
 
 
-class GetInstalledCertificateIdsRequest(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class GetInstalledCertificateIdsRequest(Request["GetInstalledCertificateIdsResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
     """
     ``GetInstalledCertificateIds`` request payload (schema ``GetInstalledCertificateIds.json``).
     """
@@ -454,7 +455,7 @@ class GetInstalledCertificateIdsResponse(Struct, kw_only=True, omit_defaults=Tru
     certificate_hash_data: Annotated[list[CertificateHashDataType], Meta(min_length=1)] | UnsetType = field(default=UNSET, name="certificateHashData")
 
 
-class GetLocalListVersionRequest(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class GetLocalListVersionRequest(Request["GetLocalListVersionResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
     """
     ``GetLocalListVersion`` request payload (schema ``GetLocalListVersion.json``).
     """
@@ -468,7 +469,7 @@ class GetLocalListVersionResponse(Struct, kw_only=True, omit_defaults=True, forb
     list_version: Int32 = field(name="listVersion")
 
 
-class GetLogRequest(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class GetLogRequest(Request["GetLogResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
     """
     ``GetLog`` request payload (schema ``GetLog.json``).
     """
@@ -489,7 +490,7 @@ class GetLogResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fi
     filename: String255 | UnsetType = field(default=UNSET, name="filename")
 
 
-class HeartbeatRequest(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class HeartbeatRequest(Request["HeartbeatResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
     """
     ``Heartbeat`` request payload (schema ``Heartbeat.json``).
     """
@@ -503,7 +504,7 @@ class HeartbeatResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown
     current_time: DateTime = field(name="currentTime")
 
 
-class InstallCertificateRequest(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class InstallCertificateRequest(Request["InstallCertificateResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
     """
     ``InstallCertificate`` request payload (schema ``InstallCertificate.json``).
     """
@@ -520,7 +521,7 @@ class InstallCertificateResponse(Struct, kw_only=True, omit_defaults=True, forbi
     status: InstallCertificateStatusEnumType = field(name="status")
 
 
-class LogStatusNotificationRequest(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class LogStatusNotificationRequest(Request["LogStatusNotificationResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
     """
     ``LogStatusNotification`` request payload (schema ``LogStatusNotification.json``).
     """
@@ -535,7 +536,7 @@ class LogStatusNotificationResponse(Struct, kw_only=True, omit_defaults=True, fo
     """
 
 
-class MeterValuesRequest(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class MeterValuesRequest(Request["MeterValuesResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
     """
     ``MeterValues`` request payload (schema ``MeterValues.json``).
     """
@@ -551,7 +552,7 @@ class MeterValuesResponse(Struct, kw_only=True, omit_defaults=True, forbid_unkno
     """
 
 
-class RemoteStartTransactionRequest(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class RemoteStartTransactionRequest(Request["RemoteStartTransactionResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
     """
     ``RemoteStartTransaction`` request payload (schema ``RemoteStartTransaction.json``).
     """
@@ -570,7 +571,7 @@ class RemoteStartTransactionResponse(Struct, kw_only=True, omit_defaults=True, f
     status: RemoteStartStopStatus = field(name="status")
 
 
-class RemoteStopTransactionRequest(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class RemoteStopTransactionRequest(Request["RemoteStopTransactionResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
     """
     ``RemoteStopTransaction`` request payload (schema ``RemoteStopTransaction.json``).
     """
@@ -586,7 +587,7 @@ class RemoteStopTransactionResponse(Struct, kw_only=True, omit_defaults=True, fo
     status: RemoteStartStopStatus = field(name="status")
 
 
-class ReserveNowRequest(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class ReserveNowRequest(Request["ReserveNowResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
     """
     ``ReserveNow`` request payload (schema ``ReserveNow.json``).
     """
@@ -606,7 +607,7 @@ class ReserveNowResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknow
     status: ReservationStatus = field(name="status")
 
 
-class ResetRequest(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class ResetRequest(Request["ResetResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
     """
     ``Reset`` request payload (schema ``Reset.json``).
     """
@@ -622,7 +623,7 @@ class ResetResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fie
     status: ResetStatus = field(name="status")
 
 
-class SecurityEventNotificationRequest(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class SecurityEventNotificationRequest(Request["SecurityEventNotificationResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
     """
     ``SecurityEventNotification`` request payload (schema ``SecurityEventNotification.json``).
     """
@@ -639,7 +640,7 @@ class SecurityEventNotificationResponse(Struct, kw_only=True, omit_defaults=True
     """
 
 
-class SendLocalListRequest(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class SendLocalListRequest(Request["SendLocalListResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
     """
     ``SendLocalList`` request payload (schema ``SendLocalList.json``).
     """
@@ -657,7 +658,7 @@ class SendLocalListResponse(Struct, kw_only=True, omit_defaults=True, forbid_unk
     status: UpdateStatus = field(name="status")
 
 
-class SetChargingProfileRequest(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class SetChargingProfileRequest(Request["SetChargingProfileResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
     """
     ``SetChargingProfile`` request payload (schema ``SetChargingProfile.json``).
     """
@@ -674,7 +675,7 @@ class SetChargingProfileResponse(Struct, kw_only=True, omit_defaults=True, forbi
     status: ChargingProfileStatus = field(name="status")
 
 
-class SignCertificateRequest(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class SignCertificateRequest(Request["SignCertificateResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
     """
     ``SignCertificate`` request payload (schema ``SignCertificate.json``).
     """
@@ -690,7 +691,7 @@ class SignCertificateResponse(Struct, kw_only=True, omit_defaults=True, forbid_u
     status: GenericStatusEnumType = field(name="status")
 
 
-class SignedFirmwareStatusNotificationRequest(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class SignedFirmwareStatusNotificationRequest(Request["SignedFirmwareStatusNotificationResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
     """
     ``SignedFirmwareStatusNotification`` request payload (schema
     ``SignedFirmwareStatusNotification.json``).
@@ -707,7 +708,7 @@ class SignedFirmwareStatusNotificationResponse(Struct, kw_only=True, omit_defaul
     """
 
 
-class SignedUpdateFirmwareRequest(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class SignedUpdateFirmwareRequest(Request["SignedUpdateFirmwareResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
     """
     ``SignedUpdateFirmware`` request payload (schema ``SignedUpdateFirmware.json``).
     """
@@ -726,7 +727,7 @@ class SignedUpdateFirmwareResponse(Struct, kw_only=True, omit_defaults=True, for
     status: UpdateFirmwareStatusEnumType = field(name="status")
 
 
-class StartTransactionRequest(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class StartTransactionRequest(Request["StartTransactionResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
     """
     ``StartTransaction`` request payload (schema ``StartTransaction.json``).
     """
@@ -747,7 +748,7 @@ class StartTransactionResponse(Struct, kw_only=True, omit_defaults=True, forbid_
     transaction_id: Int32 = field(name="transactionId")
 
 
-class StatusNotificationRequest(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class StatusNotificationRequest(Request["StatusNotificationResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
     """
     ``StatusNotification`` request payload (schema ``StatusNotification.json``).
     """
@@ -767,7 +768,7 @@ class StatusNotificationResponse(Struct, kw_only=True, omit_defaults=True, forbi
     """
 
 
-class StopTransactionRequest(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class StopTransactionRequest(Request["StopTransactionResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
     """
     ``StopTransaction`` request payload (schema ``StopTransaction.json``).
     """
@@ -788,7 +789,7 @@ class StopTransactionResponse(Struct, kw_only=True, omit_defaults=True, forbid_u
     id_tag_info: IdTagInfo | UnsetType = field(default=UNSET, name="idTagInfo")
 
 
-class TriggerMessageRequest(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class TriggerMessageRequest(Request["TriggerMessageResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
     """
     ``TriggerMessage`` request payload (schema ``TriggerMessage.json``).
     """
@@ -805,7 +806,7 @@ class TriggerMessageResponse(Struct, kw_only=True, omit_defaults=True, forbid_un
     status: TriggerMessageStatus = field(name="status")
 
 
-class UnlockConnectorRequest(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class UnlockConnectorRequest(Request["UnlockConnectorResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
     """
     ``UnlockConnector`` request payload (schema ``UnlockConnector.json``).
     """
@@ -821,7 +822,7 @@ class UnlockConnectorResponse(Struct, kw_only=True, omit_defaults=True, forbid_u
     status: UnlockStatus = field(name="status")
 
 
-class UpdateFirmwareRequest(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class UpdateFirmwareRequest(Request["UpdateFirmwareResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
     """
     ``UpdateFirmware`` request payload (schema ``UpdateFirmware.json``).
     """

@@ -116,6 +116,7 @@ from .enums import (
     UpdateFirmwareStatusEnumType,
     UploadLogStatusEnumType,
 )
+from ..message import Request
 
 __all__ = [
     "AuthorizeRequest",
@@ -249,7 +250,7 @@ __all__ = [
 ]
 
 
-class AuthorizeRequest(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class AuthorizeRequest(Request["AuthorizeResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
     """
     ``Authorize`` request payload (schema ``AuthorizeRequest.json``).
     """
@@ -270,7 +271,7 @@ class AuthorizeResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown
     certificate_status: AuthorizeCertificateStatusEnumType | UnsetType = field(default=UNSET, name="certificateStatus")
 
 
-class BootNotificationRequest(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class BootNotificationRequest(Request["BootNotificationResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
     """
     ``BootNotification`` request payload (schema ``BootNotificationRequest.json``).
     """
@@ -292,7 +293,7 @@ class BootNotificationResponse(Struct, kw_only=True, omit_defaults=True, forbid_
     status_info: StatusInfoType | UnsetType = field(default=UNSET, name="statusInfo")
 
 
-class CancelReservationRequest(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class CancelReservationRequest(Request["CancelReservationResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
     """
     ``CancelReservation`` request payload (schema ``CancelReservationRequest.json``).
     """
@@ -311,7 +312,7 @@ class CancelReservationResponse(Struct, kw_only=True, omit_defaults=True, forbid
     status_info: StatusInfoType | UnsetType = field(default=UNSET, name="statusInfo")
 
 
-class CertificateSignedRequest(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class CertificateSignedRequest(Request["CertificateSignedResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
     """
     ``CertificateSigned`` request payload (schema ``CertificateSignedRequest.json``).
     """
@@ -331,7 +332,7 @@ class CertificateSignedResponse(Struct, kw_only=True, omit_defaults=True, forbid
     status_info: StatusInfoType | UnsetType = field(default=UNSET, name="statusInfo")
 
 
-class ChangeAvailabilityRequest(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class ChangeAvailabilityRequest(Request["ChangeAvailabilityResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
     """
     ``ChangeAvailability`` request payload (schema ``ChangeAvailabilityRequest.json``).
     """
@@ -351,7 +352,7 @@ class ChangeAvailabilityResponse(Struct, kw_only=True, omit_defaults=True, forbi
     status_info: StatusInfoType | UnsetType = field(default=UNSET, name="statusInfo")
 
 
-class ClearCacheRequest(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class ClearCacheRequest(Request["ClearCacheResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
     """
     ``ClearCache`` request payload (schema ``ClearCacheRequest.json``).
     """
@@ -369,7 +370,7 @@ class ClearCacheResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknow
     status_info: StatusInfoType | UnsetType = field(default=UNSET, name="statusInfo")
 
 
-class ClearChargingProfileRequest(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class ClearChargingProfileRequest(Request["ClearChargingProfileResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
     """
     ``ClearChargingProfile`` request payload (schema ``ClearChargingProfileRequest.json``).
     """
@@ -389,7 +390,7 @@ class ClearChargingProfileResponse(Struct, kw_only=True, omit_defaults=True, for
     status_info: StatusInfoType | UnsetType = field(default=UNSET, name="statusInfo")
 
 
-class ClearDisplayMessageRequest(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class ClearDisplayMessageRequest(Request["ClearDisplayMessageResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
     """
     ``ClearDisplayMessage`` request payload (schema ``ClearDisplayMessageRequest.json``).
     """
@@ -408,7 +409,7 @@ class ClearDisplayMessageResponse(Struct, kw_only=True, omit_defaults=True, forb
     status_info: StatusInfoType | UnsetType = field(default=UNSET, name="statusInfo")
 
 
-class ClearVariableMonitoringRequest(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class ClearVariableMonitoringRequest(Request["ClearVariableMonitoringResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
     """
     ``ClearVariableMonitoring`` request payload (schema
     ``ClearVariableMonitoringRequest.json``).
@@ -428,7 +429,7 @@ class ClearVariableMonitoringResponse(Struct, kw_only=True, omit_defaults=True, 
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
-class ClearedChargingLimitRequest(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class ClearedChargingLimitRequest(Request["ClearedChargingLimitResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
     """
     ``ClearedChargingLimit`` request payload (schema ``ClearedChargingLimitRequest.json``).
     """
@@ -446,7 +447,7 @@ class ClearedChargingLimitResponse(Struct, kw_only=True, omit_defaults=True, for
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
-class CostUpdatedRequest(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class CostUpdatedRequest(Request["CostUpdatedResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
     """
     ``CostUpdated`` request payload (schema ``CostUpdatedRequest.json``).
     """
@@ -464,7 +465,7 @@ class CostUpdatedResponse(Struct, kw_only=True, omit_defaults=True, forbid_unkno
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
-class CustomerInformationRequest(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class CustomerInformationRequest(Request["CustomerInformationResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
     """
     ``CustomerInformation`` request payload (schema ``CustomerInformationRequest.json``).
     """
@@ -488,7 +489,7 @@ class CustomerInformationResponse(Struct, kw_only=True, omit_defaults=True, forb
     status_info: StatusInfoType | UnsetType = field(default=UNSET, name="statusInfo")
 
 
-class DataTransferRequest(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class DataTransferRequest(Request["DataTransferResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
     """
     ``DataTransfer`` request payload (schema ``DataTransferRequest.json``).
     """
@@ -510,7 +511,7 @@ class DataTransferResponse(Struct, kw_only=True, omit_defaults=True, forbid_unkn
     data: Any | UnsetType = field(default=UNSET, name="data")
 
 
-class DeleteCertificateRequest(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class DeleteCertificateRequest(Request["DeleteCertificateResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
     """
     ``DeleteCertificate`` request payload (schema ``DeleteCertificateRequest.json``).
     """
@@ -529,7 +530,7 @@ class DeleteCertificateResponse(Struct, kw_only=True, omit_defaults=True, forbid
     status_info: StatusInfoType | UnsetType = field(default=UNSET, name="statusInfo")
 
 
-class FirmwareStatusNotificationRequest(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class FirmwareStatusNotificationRequest(Request["FirmwareStatusNotificationResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
     """
     ``FirmwareStatusNotification`` request payload (schema
     ``FirmwareStatusNotificationRequest.json``).
@@ -549,7 +550,7 @@ class FirmwareStatusNotificationResponse(Struct, kw_only=True, omit_defaults=Tru
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
-class Get15118EVCertificateRequest(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class Get15118EVCertificateRequest(Request["Get15118EVCertificateResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
     """
     ``Get15118EVCertificate`` request payload (schema ``Get15118EVCertificateRequest.json``).
     """
@@ -571,7 +572,7 @@ class Get15118EVCertificateResponse(Struct, kw_only=True, omit_defaults=True, fo
     status_info: StatusInfoType | UnsetType = field(default=UNSET, name="statusInfo")
 
 
-class GetBaseReportRequest(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class GetBaseReportRequest(Request["GetBaseReportResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
     """
     ``GetBaseReport`` request payload (schema ``GetBaseReportRequest.json``).
     """
@@ -591,7 +592,7 @@ class GetBaseReportResponse(Struct, kw_only=True, omit_defaults=True, forbid_unk
     status_info: StatusInfoType | UnsetType = field(default=UNSET, name="statusInfo")
 
 
-class GetCertificateStatusRequest(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class GetCertificateStatusRequest(Request["GetCertificateStatusResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
     """
     ``GetCertificateStatus`` request payload (schema ``GetCertificateStatusRequest.json``).
     """
@@ -611,7 +612,7 @@ class GetCertificateStatusResponse(Struct, kw_only=True, omit_defaults=True, for
     ocsp_result: String5500 | UnsetType = field(default=UNSET, name="ocspResult")
 
 
-class GetChargingProfilesRequest(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class GetChargingProfilesRequest(Request["GetChargingProfilesResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
     """
     ``GetChargingProfiles`` request payload (schema ``GetChargingProfilesRequest.json``).
     """
@@ -632,7 +633,7 @@ class GetChargingProfilesResponse(Struct, kw_only=True, omit_defaults=True, forb
     status_info: StatusInfoType | UnsetType = field(default=UNSET, name="statusInfo")
 
 
-class GetCompositeScheduleRequest(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class GetCompositeScheduleRequest(Request["GetCompositeScheduleResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
     """
     ``GetCompositeSchedule`` request payload (schema ``GetCompositeScheduleRequest.json``).
     """
@@ -654,7 +655,7 @@ class GetCompositeScheduleResponse(Struct, kw_only=True, omit_defaults=True, for
     schedule: CompositeScheduleType | UnsetType = field(default=UNSET, name="schedule")
 
 
-class GetDisplayMessagesRequest(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class GetDisplayMessagesRequest(Request["GetDisplayMessagesResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
     """
     ``GetDisplayMessages`` request payload (schema ``GetDisplayMessagesRequest.json``).
     """
@@ -676,7 +677,7 @@ class GetDisplayMessagesResponse(Struct, kw_only=True, omit_defaults=True, forbi
     status_info: StatusInfoType | UnsetType = field(default=UNSET, name="statusInfo")
 
 
-class GetInstalledCertificateIdsRequest(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class GetInstalledCertificateIdsRequest(Request["GetInstalledCertificateIdsResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
     """
     ``GetInstalledCertificateIds`` request payload (schema
     ``GetInstalledCertificateIdsRequest.json``).
@@ -698,7 +699,7 @@ class GetInstalledCertificateIdsResponse(Struct, kw_only=True, omit_defaults=Tru
     certificate_hash_data_chain: Annotated[list[CertificateHashDataChainType], Meta(min_length=1)] | UnsetType = field(default=UNSET, name="certificateHashDataChain")
 
 
-class GetLocalListVersionRequest(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class GetLocalListVersionRequest(Request["GetLocalListVersionResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
     """
     ``GetLocalListVersion`` request payload (schema ``GetLocalListVersionRequest.json``).
     """
@@ -715,7 +716,7 @@ class GetLocalListVersionResponse(Struct, kw_only=True, omit_defaults=True, forb
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
-class GetLogRequest(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class GetLogRequest(Request["GetLogResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
     """
     ``GetLog`` request payload (schema ``GetLogRequest.json``).
     """
@@ -739,7 +740,7 @@ class GetLogResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fi
     filename: String255 | UnsetType = field(default=UNSET, name="filename")
 
 
-class GetMonitoringReportRequest(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class GetMonitoringReportRequest(Request["GetMonitoringReportResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
     """
     ``GetMonitoringReport`` request payload (schema ``GetMonitoringReportRequest.json``).
     """
@@ -760,7 +761,7 @@ class GetMonitoringReportResponse(Struct, kw_only=True, omit_defaults=True, forb
     status_info: StatusInfoType | UnsetType = field(default=UNSET, name="statusInfo")
 
 
-class GetReportRequest(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class GetReportRequest(Request["GetReportResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
     """
     ``GetReport`` request payload (schema ``GetReportRequest.json``).
     """
@@ -781,7 +782,7 @@ class GetReportResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown
     status_info: StatusInfoType | UnsetType = field(default=UNSET, name="statusInfo")
 
 
-class GetTransactionStatusRequest(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class GetTransactionStatusRequest(Request["GetTransactionStatusResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
     """
     ``GetTransactionStatus`` request payload (schema ``GetTransactionStatusRequest.json``).
     """
@@ -800,7 +801,7 @@ class GetTransactionStatusResponse(Struct, kw_only=True, omit_defaults=True, for
     ongoing_indicator: bool | UnsetType = field(default=UNSET, name="ongoingIndicator")
 
 
-class GetVariablesRequest(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class GetVariablesRequest(Request["GetVariablesResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
     """
     ``GetVariables`` request payload (schema ``GetVariablesRequest.json``).
     """
@@ -818,7 +819,7 @@ class GetVariablesResponse(Struct, kw_only=True, omit_defaults=True, forbid_unkn
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
-class HeartbeatRequest(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class HeartbeatRequest(Request["HeartbeatResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
     """
     ``Heartbeat`` request payload (schema ``HeartbeatRequest.json``).
     """
@@ -835,7 +836,7 @@ class HeartbeatResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
-class InstallCertificateRequest(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class InstallCertificateRequest(Request["InstallCertificateResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
     """
     ``InstallCertificate`` request payload (schema ``InstallCertificateRequest.json``).
     """
@@ -855,7 +856,7 @@ class InstallCertificateResponse(Struct, kw_only=True, omit_defaults=True, forbi
     status_info: StatusInfoType | UnsetType = field(default=UNSET, name="statusInfo")
 
 
-class LogStatusNotificationRequest(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class LogStatusNotificationRequest(Request["LogStatusNotificationResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
     """
     ``LogStatusNotification`` request payload (schema ``LogStatusNotificationRequest.json``).
     """
@@ -873,7 +874,7 @@ class LogStatusNotificationResponse(Struct, kw_only=True, omit_defaults=True, fo
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
-class MeterValuesRequest(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class MeterValuesRequest(Request["MeterValuesResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
     """
     ``MeterValues`` request payload (schema ``MeterValuesRequest.json``).
     """
@@ -891,7 +892,7 @@ class MeterValuesResponse(Struct, kw_only=True, omit_defaults=True, forbid_unkno
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
-class NotifyChargingLimitRequest(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class NotifyChargingLimitRequest(Request["NotifyChargingLimitResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
     """
     ``NotifyChargingLimit`` request payload (schema ``NotifyChargingLimitRequest.json``).
     """
@@ -910,7 +911,7 @@ class NotifyChargingLimitResponse(Struct, kw_only=True, omit_defaults=True, forb
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
-class NotifyCustomerInformationRequest(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class NotifyCustomerInformationRequest(Request["NotifyCustomerInformationResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
     """
     ``NotifyCustomerInformation`` request payload (schema
     ``NotifyCustomerInformationRequest.json``).
@@ -933,7 +934,7 @@ class NotifyCustomerInformationResponse(Struct, kw_only=True, omit_defaults=True
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
-class NotifyDisplayMessagesRequest(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class NotifyDisplayMessagesRequest(Request["NotifyDisplayMessagesResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
     """
     ``NotifyDisplayMessages`` request payload (schema ``NotifyDisplayMessagesRequest.json``).
     """
@@ -952,7 +953,7 @@ class NotifyDisplayMessagesResponse(Struct, kw_only=True, omit_defaults=True, fo
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
-class NotifyEVChargingNeedsRequest(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class NotifyEVChargingNeedsRequest(Request["NotifyEVChargingNeedsResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
     """
     ``NotifyEVChargingNeeds`` request payload (schema ``NotifyEVChargingNeedsRequest.json``).
     """
@@ -973,7 +974,7 @@ class NotifyEVChargingNeedsResponse(Struct, kw_only=True, omit_defaults=True, fo
     status_info: StatusInfoType | UnsetType = field(default=UNSET, name="statusInfo")
 
 
-class NotifyEVChargingScheduleRequest(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class NotifyEVChargingScheduleRequest(Request["NotifyEVChargingScheduleResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
     """
     ``NotifyEVChargingSchedule`` request payload (schema
     ``NotifyEVChargingScheduleRequest.json``).
@@ -996,7 +997,7 @@ class NotifyEVChargingScheduleResponse(Struct, kw_only=True, omit_defaults=True,
     status_info: StatusInfoType | UnsetType = field(default=UNSET, name="statusInfo")
 
 
-class NotifyEventRequest(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class NotifyEventRequest(Request["NotifyEventResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
     """
     ``NotifyEvent`` request payload (schema ``NotifyEventRequest.json``).
     """
@@ -1016,7 +1017,7 @@ class NotifyEventResponse(Struct, kw_only=True, omit_defaults=True, forbid_unkno
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
-class NotifyMonitoringReportRequest(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class NotifyMonitoringReportRequest(Request["NotifyMonitoringReportResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
     """
     ``NotifyMonitoringReport`` request payload (schema ``NotifyMonitoringReportRequest.json``).
     """
@@ -1038,7 +1039,7 @@ class NotifyMonitoringReportResponse(Struct, kw_only=True, omit_defaults=True, f
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
-class NotifyReportRequest(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class NotifyReportRequest(Request["NotifyReportResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
     """
     ``NotifyReport`` request payload (schema ``NotifyReportRequest.json``).
     """
@@ -1059,7 +1060,7 @@ class NotifyReportResponse(Struct, kw_only=True, omit_defaults=True, forbid_unkn
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
-class PublishFirmwareRequest(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class PublishFirmwareRequest(Request["PublishFirmwareResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
     """
     ``PublishFirmware`` request payload (schema ``PublishFirmwareRequest.json``).
     """
@@ -1082,7 +1083,7 @@ class PublishFirmwareResponse(Struct, kw_only=True, omit_defaults=True, forbid_u
     status_info: StatusInfoType | UnsetType = field(default=UNSET, name="statusInfo")
 
 
-class PublishFirmwareStatusNotificationRequest(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class PublishFirmwareStatusNotificationRequest(Request["PublishFirmwareStatusNotificationResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
     """
     ``PublishFirmwareStatusNotification`` request payload (schema
     ``PublishFirmwareStatusNotificationRequest.json``).
@@ -1103,7 +1104,7 @@ class PublishFirmwareStatusNotificationResponse(Struct, kw_only=True, omit_defau
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
-class ReportChargingProfilesRequest(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class ReportChargingProfilesRequest(Request["ReportChargingProfilesResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
     """
     ``ReportChargingProfiles`` request payload (schema ``ReportChargingProfilesRequest.json``).
     """
@@ -1125,7 +1126,7 @@ class ReportChargingProfilesResponse(Struct, kw_only=True, omit_defaults=True, f
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
-class RequestStartTransactionRequest(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class RequestStartTransactionRequest(Request["RequestStartTransactionResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
     """
     ``RequestStartTransaction`` request payload (schema
     ``RequestStartTransactionRequest.json``).
@@ -1151,7 +1152,7 @@ class RequestStartTransactionResponse(Struct, kw_only=True, omit_defaults=True, 
     transaction_id: String36 | UnsetType = field(default=UNSET, name="transactionId")
 
 
-class RequestStopTransactionRequest(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class RequestStopTransactionRequest(Request["RequestStopTransactionResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
     """
     ``RequestStopTransaction`` request payload (schema ``RequestStopTransactionRequest.json``).
     """
@@ -1171,7 +1172,7 @@ class RequestStopTransactionResponse(Struct, kw_only=True, omit_defaults=True, f
     status_info: StatusInfoType | UnsetType = field(default=UNSET, name="statusInfo")
 
 
-class ReservationStatusUpdateRequest(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class ReservationStatusUpdateRequest(Request["ReservationStatusUpdateResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
     """
     ``ReservationStatusUpdate`` request payload (schema
     ``ReservationStatusUpdateRequest.json``).
@@ -1191,7 +1192,7 @@ class ReservationStatusUpdateResponse(Struct, kw_only=True, omit_defaults=True, 
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
-class ReserveNowRequest(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class ReserveNowRequest(Request["ReserveNowResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
     """
     ``ReserveNow`` request payload (schema ``ReserveNowRequest.json``).
     """
@@ -1215,7 +1216,7 @@ class ReserveNowResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknow
     status_info: StatusInfoType | UnsetType = field(default=UNSET, name="statusInfo")
 
 
-class ResetRequest(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class ResetRequest(Request["ResetResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
     """
     ``Reset`` request payload (schema ``ResetRequest.json``).
     """
@@ -1235,7 +1236,7 @@ class ResetResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fie
     status_info: StatusInfoType | UnsetType = field(default=UNSET, name="statusInfo")
 
 
-class SecurityEventNotificationRequest(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class SecurityEventNotificationRequest(Request["SecurityEventNotificationResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
     """
     ``SecurityEventNotification`` request payload (schema
     ``SecurityEventNotificationRequest.json``).
@@ -1256,7 +1257,7 @@ class SecurityEventNotificationResponse(Struct, kw_only=True, omit_defaults=True
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
-class SendLocalListRequest(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class SendLocalListRequest(Request["SendLocalListResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
     """
     ``SendLocalList`` request payload (schema ``SendLocalListRequest.json``).
     """
@@ -1277,7 +1278,7 @@ class SendLocalListResponse(Struct, kw_only=True, omit_defaults=True, forbid_unk
     status_info: StatusInfoType | UnsetType = field(default=UNSET, name="statusInfo")
 
 
-class SetChargingProfileRequest(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class SetChargingProfileRequest(Request["SetChargingProfileResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
     """
     ``SetChargingProfile`` request payload (schema ``SetChargingProfileRequest.json``).
     """
@@ -1297,7 +1298,7 @@ class SetChargingProfileResponse(Struct, kw_only=True, omit_defaults=True, forbi
     status_info: StatusInfoType | UnsetType = field(default=UNSET, name="statusInfo")
 
 
-class SetDisplayMessageRequest(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class SetDisplayMessageRequest(Request["SetDisplayMessageResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
     """
     ``SetDisplayMessage`` request payload (schema ``SetDisplayMessageRequest.json``).
     """
@@ -1316,7 +1317,7 @@ class SetDisplayMessageResponse(Struct, kw_only=True, omit_defaults=True, forbid
     status_info: StatusInfoType | UnsetType = field(default=UNSET, name="statusInfo")
 
 
-class SetMonitoringBaseRequest(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class SetMonitoringBaseRequest(Request["SetMonitoringBaseResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
     """
     ``SetMonitoringBase`` request payload (schema ``SetMonitoringBaseRequest.json``).
     """
@@ -1335,7 +1336,7 @@ class SetMonitoringBaseResponse(Struct, kw_only=True, omit_defaults=True, forbid
     status_info: StatusInfoType | UnsetType = field(default=UNSET, name="statusInfo")
 
 
-class SetMonitoringLevelRequest(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class SetMonitoringLevelRequest(Request["SetMonitoringLevelResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
     """
     ``SetMonitoringLevel`` request payload (schema ``SetMonitoringLevelRequest.json``).
     """
@@ -1354,7 +1355,7 @@ class SetMonitoringLevelResponse(Struct, kw_only=True, omit_defaults=True, forbi
     status_info: StatusInfoType | UnsetType = field(default=UNSET, name="statusInfo")
 
 
-class SetNetworkProfileRequest(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class SetNetworkProfileRequest(Request["SetNetworkProfileResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
     """
     ``SetNetworkProfile`` request payload (schema ``SetNetworkProfileRequest.json``).
     """
@@ -1374,7 +1375,7 @@ class SetNetworkProfileResponse(Struct, kw_only=True, omit_defaults=True, forbid
     status_info: StatusInfoType | UnsetType = field(default=UNSET, name="statusInfo")
 
 
-class SetVariableMonitoringRequest(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class SetVariableMonitoringRequest(Request["SetVariableMonitoringResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
     """
     ``SetVariableMonitoring`` request payload (schema ``SetVariableMonitoringRequest.json``).
     """
@@ -1392,7 +1393,7 @@ class SetVariableMonitoringResponse(Struct, kw_only=True, omit_defaults=True, fo
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
-class SetVariablesRequest(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class SetVariablesRequest(Request["SetVariablesResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
     """
     ``SetVariables`` request payload (schema ``SetVariablesRequest.json``).
     """
@@ -1410,7 +1411,7 @@ class SetVariablesResponse(Struct, kw_only=True, omit_defaults=True, forbid_unkn
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
-class SignCertificateRequest(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class SignCertificateRequest(Request["SignCertificateResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
     """
     ``SignCertificate`` request payload (schema ``SignCertificateRequest.json``).
     """
@@ -1430,7 +1431,7 @@ class SignCertificateResponse(Struct, kw_only=True, omit_defaults=True, forbid_u
     status_info: StatusInfoType | UnsetType = field(default=UNSET, name="statusInfo")
 
 
-class StatusNotificationRequest(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class StatusNotificationRequest(Request["StatusNotificationResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
     """
     ``StatusNotification`` request payload (schema ``StatusNotificationRequest.json``).
     """
@@ -1450,7 +1451,7 @@ class StatusNotificationResponse(Struct, kw_only=True, omit_defaults=True, forbi
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
-class TransactionEventRequest(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class TransactionEventRequest(Request["TransactionEventResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
     """
     ``TransactionEvent`` request payload (schema ``TransactionEventRequest.json``).
     """
@@ -1482,7 +1483,7 @@ class TransactionEventResponse(Struct, kw_only=True, omit_defaults=True, forbid_
     updated_personal_message: MessageContentType | UnsetType = field(default=UNSET, name="updatedPersonalMessage")
 
 
-class TriggerMessageRequest(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class TriggerMessageRequest(Request["TriggerMessageResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
     """
     ``TriggerMessage`` request payload (schema ``TriggerMessageRequest.json``).
     """
@@ -1502,7 +1503,7 @@ class TriggerMessageResponse(Struct, kw_only=True, omit_defaults=True, forbid_un
     status_info: StatusInfoType | UnsetType = field(default=UNSET, name="statusInfo")
 
 
-class UnlockConnectorRequest(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class UnlockConnectorRequest(Request["UnlockConnectorResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
     """
     ``UnlockConnector`` request payload (schema ``UnlockConnectorRequest.json``).
     """
@@ -1522,7 +1523,7 @@ class UnlockConnectorResponse(Struct, kw_only=True, omit_defaults=True, forbid_u
     status_info: StatusInfoType | UnsetType = field(default=UNSET, name="statusInfo")
 
 
-class UnpublishFirmwareRequest(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class UnpublishFirmwareRequest(Request["UnpublishFirmwareResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
     """
     ``UnpublishFirmware`` request payload (schema ``UnpublishFirmwareRequest.json``).
     """
@@ -1540,7 +1541,7 @@ class UnpublishFirmwareResponse(Struct, kw_only=True, omit_defaults=True, forbid
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
-class UpdateFirmwareRequest(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class UpdateFirmwareRequest(Request["UpdateFirmwareResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
     """
     ``UpdateFirmware`` request payload (schema ``UpdateFirmwareRequest.json``).
     """

@@ -159,6 +159,7 @@ from .enums import (
     UpdateFirmwareStatusEnumType,
     UploadLogStatusEnumType,
 )
+from ..message import Request
 
 __all__ = [
     "AFRRSignalRequest",
@@ -345,7 +346,7 @@ __all__ = [
 ]
 
 
-class AFRRSignalRequest(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class AFRRSignalRequest(Request["AFRRSignalResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
     """
     ``AFRRSignal`` request payload (schema ``AFRRSignalRequest.json``).
     """
@@ -365,7 +366,7 @@ class AFRRSignalResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknow
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
-class AdjustPeriodicEventStreamRequest(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class AdjustPeriodicEventStreamRequest(Request["AdjustPeriodicEventStreamResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
     """
     ``AdjustPeriodicEventStream`` request payload (schema
     ``AdjustPeriodicEventStreamRequest.json``).
@@ -387,7 +388,7 @@ class AdjustPeriodicEventStreamResponse(Struct, kw_only=True, omit_defaults=True
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
-class AuthorizeRequest(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class AuthorizeRequest(Request["AuthorizeResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
     """
     ``Authorize`` request payload (schema ``AuthorizeRequest.json``).
     """
@@ -410,7 +411,7 @@ class AuthorizeResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
-class BatterySwapRequest(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class BatterySwapRequest(Request["BatterySwapResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
     """
     ``BatterySwap`` request payload (schema ``BatterySwapRequest.json``).
     """
@@ -430,7 +431,7 @@ class BatterySwapResponse(Struct, kw_only=True, omit_defaults=True, forbid_unkno
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
-class BootNotificationRequest(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class BootNotificationRequest(Request["BootNotificationResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
     """
     ``BootNotification`` request payload (schema ``BootNotificationRequest.json``).
     """
@@ -452,7 +453,7 @@ class BootNotificationResponse(Struct, kw_only=True, omit_defaults=True, forbid_
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
-class CancelReservationRequest(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class CancelReservationRequest(Request["CancelReservationResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
     """
     ``CancelReservation`` request payload (schema ``CancelReservationRequest.json``).
     """
@@ -471,7 +472,7 @@ class CancelReservationResponse(Struct, kw_only=True, omit_defaults=True, forbid
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
-class CertificateSignedRequest(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class CertificateSignedRequest(Request["CertificateSignedResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
     """
     ``CertificateSigned`` request payload (schema ``CertificateSignedRequest.json``).
     """
@@ -492,7 +493,7 @@ class CertificateSignedResponse(Struct, kw_only=True, omit_defaults=True, forbid
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
-class ChangeAvailabilityRequest(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class ChangeAvailabilityRequest(Request["ChangeAvailabilityResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
     """
     ``ChangeAvailability`` request payload (schema ``ChangeAvailabilityRequest.json``).
     """
@@ -512,7 +513,7 @@ class ChangeAvailabilityResponse(Struct, kw_only=True, omit_defaults=True, forbi
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
-class ChangeTransactionTariffRequest(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class ChangeTransactionTariffRequest(Request["ChangeTransactionTariffResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
     """
     ``ChangeTransactionTariff`` request payload (schema
     ``ChangeTransactionTariffRequest.json``).
@@ -534,7 +535,7 @@ class ChangeTransactionTariffResponse(Struct, kw_only=True, omit_defaults=True, 
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
-class ClearCacheRequest(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class ClearCacheRequest(Request["ClearCacheResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
     """
     ``ClearCache`` request payload (schema ``ClearCacheRequest.json``).
     """
@@ -552,7 +553,7 @@ class ClearCacheResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknow
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
-class ClearChargingProfileRequest(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class ClearChargingProfileRequest(Request["ClearChargingProfileResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
     """
     ``ClearChargingProfile`` request payload (schema ``ClearChargingProfileRequest.json``).
     """
@@ -572,7 +573,7 @@ class ClearChargingProfileResponse(Struct, kw_only=True, omit_defaults=True, for
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
-class ClearDERControlRequest(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class ClearDERControlRequest(Request["ClearDERControlResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
     """
     ``ClearDERControl`` request payload (schema ``ClearDERControlRequest.json``).
     """
@@ -593,7 +594,7 @@ class ClearDERControlResponse(Struct, kw_only=True, omit_defaults=True, forbid_u
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
-class ClearDisplayMessageRequest(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class ClearDisplayMessageRequest(Request["ClearDisplayMessageResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
     """
     ``ClearDisplayMessage`` request payload (schema ``ClearDisplayMessageRequest.json``).
     """
@@ -612,7 +613,7 @@ class ClearDisplayMessageResponse(Struct, kw_only=True, omit_defaults=True, forb
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
-class ClearTariffsRequest(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class ClearTariffsRequest(Request["ClearTariffsResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
     """
     ``ClearTariffs`` request payload (schema ``ClearTariffsRequest.json``).
     """
@@ -631,7 +632,7 @@ class ClearTariffsResponse(Struct, kw_only=True, omit_defaults=True, forbid_unkn
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
-class ClearVariableMonitoringRequest(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class ClearVariableMonitoringRequest(Request["ClearVariableMonitoringResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
     """
     ``ClearVariableMonitoring`` request payload (schema
     ``ClearVariableMonitoringRequest.json``).
@@ -651,7 +652,7 @@ class ClearVariableMonitoringResponse(Struct, kw_only=True, omit_defaults=True, 
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
-class ClearedChargingLimitRequest(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class ClearedChargingLimitRequest(Request["ClearedChargingLimitResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
     """
     ``ClearedChargingLimit`` request payload (schema ``ClearedChargingLimitRequest.json``).
     """
@@ -669,7 +670,7 @@ class ClearedChargingLimitResponse(Struct, kw_only=True, omit_defaults=True, for
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
-class ClosePeriodicEventStreamRequest(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class ClosePeriodicEventStreamRequest(Request["ClosePeriodicEventStreamResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
     """
     ``ClosePeriodicEventStream`` request payload (schema
     ``ClosePeriodicEventStreamRequest.json``).
@@ -688,7 +689,7 @@ class ClosePeriodicEventStreamResponse(Struct, kw_only=True, omit_defaults=True,
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
-class CostUpdatedRequest(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class CostUpdatedRequest(Request["CostUpdatedResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
     """
     ``CostUpdated`` request payload (schema ``CostUpdatedRequest.json``).
     """
@@ -706,7 +707,7 @@ class CostUpdatedResponse(Struct, kw_only=True, omit_defaults=True, forbid_unkno
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
-class CustomerInformationRequest(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class CustomerInformationRequest(Request["CustomerInformationResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
     """
     ``CustomerInformation`` request payload (schema ``CustomerInformationRequest.json``).
     """
@@ -730,7 +731,7 @@ class CustomerInformationResponse(Struct, kw_only=True, omit_defaults=True, forb
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
-class DataTransferRequest(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class DataTransferRequest(Request["DataTransferResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
     """
     ``DataTransfer`` request payload (schema ``DataTransferRequest.json``).
     """
@@ -752,7 +753,7 @@ class DataTransferResponse(Struct, kw_only=True, omit_defaults=True, forbid_unkn
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
-class DeleteCertificateRequest(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class DeleteCertificateRequest(Request["DeleteCertificateResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
     """
     ``DeleteCertificate`` request payload (schema ``DeleteCertificateRequest.json``).
     """
@@ -771,7 +772,7 @@ class DeleteCertificateResponse(Struct, kw_only=True, omit_defaults=True, forbid
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
-class FirmwareStatusNotificationRequest(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class FirmwareStatusNotificationRequest(Request["FirmwareStatusNotificationResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
     """
     ``FirmwareStatusNotification`` request payload (schema
     ``FirmwareStatusNotificationRequest.json``).
@@ -792,7 +793,7 @@ class FirmwareStatusNotificationResponse(Struct, kw_only=True, omit_defaults=Tru
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
-class Get15118EVCertificateRequest(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class Get15118EVCertificateRequest(Request["Get15118EVCertificateResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
     """
     ``Get15118EVCertificate`` request payload (schema ``Get15118EVCertificateRequest.json``).
     """
@@ -817,7 +818,7 @@ class Get15118EVCertificateResponse(Struct, kw_only=True, omit_defaults=True, fo
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
-class GetBaseReportRequest(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class GetBaseReportRequest(Request["GetBaseReportResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
     """
     ``GetBaseReport`` request payload (schema ``GetBaseReportRequest.json``).
     """
@@ -837,7 +838,7 @@ class GetBaseReportResponse(Struct, kw_only=True, omit_defaults=True, forbid_unk
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
-class GetCertificateChainStatusRequest(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class GetCertificateChainStatusRequest(Request["GetCertificateChainStatusResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
     """
     ``GetCertificateChainStatus`` request payload (schema
     ``GetCertificateChainStatusRequest.json``).
@@ -857,7 +858,7 @@ class GetCertificateChainStatusResponse(Struct, kw_only=True, omit_defaults=True
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
-class GetCertificateStatusRequest(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class GetCertificateStatusRequest(Request["GetCertificateStatusResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
     """
     ``GetCertificateStatus`` request payload (schema ``GetCertificateStatusRequest.json``).
     """
@@ -877,7 +878,7 @@ class GetCertificateStatusResponse(Struct, kw_only=True, omit_defaults=True, for
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
-class GetChargingProfilesRequest(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class GetChargingProfilesRequest(Request["GetChargingProfilesResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
     """
     ``GetChargingProfiles`` request payload (schema ``GetChargingProfilesRequest.json``).
     """
@@ -898,7 +899,7 @@ class GetChargingProfilesResponse(Struct, kw_only=True, omit_defaults=True, forb
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
-class GetCompositeScheduleRequest(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class GetCompositeScheduleRequest(Request["GetCompositeScheduleResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
     """
     ``GetCompositeSchedule`` request payload (schema ``GetCompositeScheduleRequest.json``).
     """
@@ -920,7 +921,7 @@ class GetCompositeScheduleResponse(Struct, kw_only=True, omit_defaults=True, for
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
-class GetDERControlRequest(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class GetDERControlRequest(Request["GetDERControlResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
     """
     ``GetDERControl`` request payload (schema ``GetDERControlRequest.json``).
     """
@@ -942,7 +943,7 @@ class GetDERControlResponse(Struct, kw_only=True, omit_defaults=True, forbid_unk
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
-class GetDisplayMessagesRequest(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class GetDisplayMessagesRequest(Request["GetDisplayMessagesResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
     """
     ``GetDisplayMessages`` request payload (schema ``GetDisplayMessagesRequest.json``).
     """
@@ -964,7 +965,7 @@ class GetDisplayMessagesResponse(Struct, kw_only=True, omit_defaults=True, forbi
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
-class GetInstalledCertificateIdsRequest(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class GetInstalledCertificateIdsRequest(Request["GetInstalledCertificateIdsResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
     """
     ``GetInstalledCertificateIds`` request payload (schema
     ``GetInstalledCertificateIdsRequest.json``).
@@ -986,7 +987,7 @@ class GetInstalledCertificateIdsResponse(Struct, kw_only=True, omit_defaults=Tru
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
-class GetLocalListVersionRequest(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class GetLocalListVersionRequest(Request["GetLocalListVersionResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
     """
     ``GetLocalListVersion`` request payload (schema ``GetLocalListVersionRequest.json``).
     """
@@ -1003,7 +1004,7 @@ class GetLocalListVersionResponse(Struct, kw_only=True, omit_defaults=True, forb
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
-class GetLogRequest(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class GetLogRequest(Request["GetLogResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
     """
     ``GetLog`` request payload (schema ``GetLogRequest.json``).
     """
@@ -1027,7 +1028,7 @@ class GetLogResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fi
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
-class GetMonitoringReportRequest(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class GetMonitoringReportRequest(Request["GetMonitoringReportResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
     """
     ``GetMonitoringReport`` request payload (schema ``GetMonitoringReportRequest.json``).
     """
@@ -1048,7 +1049,7 @@ class GetMonitoringReportResponse(Struct, kw_only=True, omit_defaults=True, forb
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
-class GetPeriodicEventStreamRequest(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class GetPeriodicEventStreamRequest(Request["GetPeriodicEventStreamResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
     """
     ``GetPeriodicEventStream`` request payload (schema ``GetPeriodicEventStreamRequest.json``).
     """
@@ -1066,7 +1067,7 @@ class GetPeriodicEventStreamResponse(Struct, kw_only=True, omit_defaults=True, f
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
-class GetReportRequest(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class GetReportRequest(Request["GetReportResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
     """
     ``GetReport`` request payload (schema ``GetReportRequest.json``).
     """
@@ -1087,7 +1088,7 @@ class GetReportResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
-class GetTariffsRequest(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class GetTariffsRequest(Request["GetTariffsResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
     """
     ``GetTariffs`` request payload (schema ``GetTariffsRequest.json``).
     """
@@ -1107,7 +1108,7 @@ class GetTariffsResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknow
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
-class GetTransactionStatusRequest(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class GetTransactionStatusRequest(Request["GetTransactionStatusResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
     """
     ``GetTransactionStatus`` request payload (schema ``GetTransactionStatusRequest.json``).
     """
@@ -1126,7 +1127,7 @@ class GetTransactionStatusResponse(Struct, kw_only=True, omit_defaults=True, for
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
-class GetVariablesRequest(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class GetVariablesRequest(Request["GetVariablesResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
     """
     ``GetVariables`` request payload (schema ``GetVariablesRequest.json``).
     """
@@ -1144,7 +1145,7 @@ class GetVariablesResponse(Struct, kw_only=True, omit_defaults=True, forbid_unkn
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
-class HeartbeatRequest(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class HeartbeatRequest(Request["HeartbeatResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
     """
     ``Heartbeat`` request payload (schema ``HeartbeatRequest.json``).
     """
@@ -1161,7 +1162,7 @@ class HeartbeatResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
-class InstallCertificateRequest(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class InstallCertificateRequest(Request["InstallCertificateResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
     """
     ``InstallCertificate`` request payload (schema ``InstallCertificateRequest.json``).
     """
@@ -1181,7 +1182,7 @@ class InstallCertificateResponse(Struct, kw_only=True, omit_defaults=True, forbi
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
-class LogStatusNotificationRequest(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class LogStatusNotificationRequest(Request["LogStatusNotificationResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
     """
     ``LogStatusNotification`` request payload (schema ``LogStatusNotificationRequest.json``).
     """
@@ -1200,7 +1201,7 @@ class LogStatusNotificationResponse(Struct, kw_only=True, omit_defaults=True, fo
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
-class MeterValuesRequest(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class MeterValuesRequest(Request["MeterValuesResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
     """
     ``MeterValues`` request payload (schema ``MeterValuesRequest.json``).
     """
@@ -1218,7 +1219,7 @@ class MeterValuesResponse(Struct, kw_only=True, omit_defaults=True, forbid_unkno
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
-class NotifyAllowedEnergyTransferRequest(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class NotifyAllowedEnergyTransferRequest(Request["NotifyAllowedEnergyTransferResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
     """
     ``NotifyAllowedEnergyTransfer`` request payload (schema
     ``NotifyAllowedEnergyTransferRequest.json``).
@@ -1240,7 +1241,7 @@ class NotifyAllowedEnergyTransferResponse(Struct, kw_only=True, omit_defaults=Tr
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
-class NotifyChargingLimitRequest(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class NotifyChargingLimitRequest(Request["NotifyChargingLimitResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
     """
     ``NotifyChargingLimit`` request payload (schema ``NotifyChargingLimitRequest.json``).
     """
@@ -1259,7 +1260,7 @@ class NotifyChargingLimitResponse(Struct, kw_only=True, omit_defaults=True, forb
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
-class NotifyCustomerInformationRequest(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class NotifyCustomerInformationRequest(Request["NotifyCustomerInformationResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
     """
     ``NotifyCustomerInformation`` request payload (schema
     ``NotifyCustomerInformationRequest.json``).
@@ -1282,7 +1283,7 @@ class NotifyCustomerInformationResponse(Struct, kw_only=True, omit_defaults=True
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
-class NotifyDERAlarmRequest(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class NotifyDERAlarmRequest(Request["NotifyDERAlarmResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
     """
     ``NotifyDERAlarm`` request payload (schema ``NotifyDERAlarmRequest.json``).
     """
@@ -1303,7 +1304,7 @@ class NotifyDERAlarmResponse(Struct, kw_only=True, omit_defaults=True, forbid_un
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
-class NotifyDERStartStopRequest(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class NotifyDERStartStopRequest(Request["NotifyDERStartStopResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
     """
     ``NotifyDERStartStop`` request payload (schema ``NotifyDERStartStopRequest.json``).
     """
@@ -1323,7 +1324,7 @@ class NotifyDERStartStopResponse(Struct, kw_only=True, omit_defaults=True, forbi
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
-class NotifyDisplayMessagesRequest(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class NotifyDisplayMessagesRequest(Request["NotifyDisplayMessagesResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
     """
     ``NotifyDisplayMessages`` request payload (schema ``NotifyDisplayMessagesRequest.json``).
     """
@@ -1342,7 +1343,7 @@ class NotifyDisplayMessagesResponse(Struct, kw_only=True, omit_defaults=True, fo
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
-class NotifyEVChargingNeedsRequest(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class NotifyEVChargingNeedsRequest(Request["NotifyEVChargingNeedsResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
     """
     ``NotifyEVChargingNeeds`` request payload (schema ``NotifyEVChargingNeedsRequest.json``).
     """
@@ -1364,7 +1365,7 @@ class NotifyEVChargingNeedsResponse(Struct, kw_only=True, omit_defaults=True, fo
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
-class NotifyEVChargingScheduleRequest(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class NotifyEVChargingScheduleRequest(Request["NotifyEVChargingScheduleResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
     """
     ``NotifyEVChargingSchedule`` request payload (schema
     ``NotifyEVChargingScheduleRequest.json``).
@@ -1389,7 +1390,7 @@ class NotifyEVChargingScheduleResponse(Struct, kw_only=True, omit_defaults=True,
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
-class NotifyEventRequest(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class NotifyEventRequest(Request["NotifyEventResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
     """
     ``NotifyEvent`` request payload (schema ``NotifyEventRequest.json``).
     """
@@ -1409,7 +1410,7 @@ class NotifyEventResponse(Struct, kw_only=True, omit_defaults=True, forbid_unkno
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
-class NotifyMonitoringReportRequest(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class NotifyMonitoringReportRequest(Request["NotifyMonitoringReportResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
     """
     ``NotifyMonitoringReport`` request payload (schema ``NotifyMonitoringReportRequest.json``).
     """
@@ -1443,7 +1444,7 @@ class NotifyPeriodicEventStreamRequest(Struct, kw_only=True, omit_defaults=True,
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
-class NotifyPriorityChargingRequest(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class NotifyPriorityChargingRequest(Request["NotifyPriorityChargingResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
     """
     ``NotifyPriorityCharging`` request payload (schema ``NotifyPriorityChargingRequest.json``).
     """
@@ -1462,7 +1463,7 @@ class NotifyPriorityChargingResponse(Struct, kw_only=True, omit_defaults=True, f
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
-class NotifyReportRequest(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class NotifyReportRequest(Request["NotifyReportResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
     """
     ``NotifyReport`` request payload (schema ``NotifyReportRequest.json``).
     """
@@ -1483,7 +1484,7 @@ class NotifyReportResponse(Struct, kw_only=True, omit_defaults=True, forbid_unkn
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
-class NotifySettlementRequest(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class NotifySettlementRequest(Request["NotifySettlementResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
     """
     ``NotifySettlement`` request payload (schema ``NotifySettlementRequest.json``).
     """
@@ -1511,7 +1512,7 @@ class NotifySettlementResponse(Struct, kw_only=True, omit_defaults=True, forbid_
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
-class NotifyWebPaymentStartedRequest(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class NotifyWebPaymentStartedRequest(Request["NotifyWebPaymentStartedResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
     """
     ``NotifyWebPaymentStarted`` request payload (schema
     ``NotifyWebPaymentStartedRequest.json``).
@@ -1531,7 +1532,7 @@ class NotifyWebPaymentStartedResponse(Struct, kw_only=True, omit_defaults=True, 
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
-class OpenPeriodicEventStreamRequest(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class OpenPeriodicEventStreamRequest(Request["OpenPeriodicEventStreamResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
     """
     ``OpenPeriodicEventStream`` request payload (schema
     ``OpenPeriodicEventStreamRequest.json``).
@@ -1552,7 +1553,7 @@ class OpenPeriodicEventStreamResponse(Struct, kw_only=True, omit_defaults=True, 
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
-class PublishFirmwareRequest(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class PublishFirmwareRequest(Request["PublishFirmwareResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
     """
     ``PublishFirmware`` request payload (schema ``PublishFirmwareRequest.json``).
     """
@@ -1575,7 +1576,7 @@ class PublishFirmwareResponse(Struct, kw_only=True, omit_defaults=True, forbid_u
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
-class PublishFirmwareStatusNotificationRequest(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class PublishFirmwareStatusNotificationRequest(Request["PublishFirmwareStatusNotificationResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
     """
     ``PublishFirmwareStatusNotification`` request payload (schema
     ``PublishFirmwareStatusNotificationRequest.json``).
@@ -1597,7 +1598,7 @@ class PublishFirmwareStatusNotificationResponse(Struct, kw_only=True, omit_defau
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
-class PullDynamicScheduleUpdateRequest(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class PullDynamicScheduleUpdateRequest(Request["PullDynamicScheduleUpdateResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
     """
     ``PullDynamicScheduleUpdate`` request payload (schema
     ``PullDynamicScheduleUpdateRequest.json``).
@@ -1619,7 +1620,7 @@ class PullDynamicScheduleUpdateResponse(Struct, kw_only=True, omit_defaults=True
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
-class ReportChargingProfilesRequest(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class ReportChargingProfilesRequest(Request["ReportChargingProfilesResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
     """
     ``ReportChargingProfiles`` request payload (schema ``ReportChargingProfilesRequest.json``).
     """
@@ -1641,7 +1642,7 @@ class ReportChargingProfilesResponse(Struct, kw_only=True, omit_defaults=True, f
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
-class ReportDERControlRequest(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class ReportDERControlRequest(Request["ReportDERControlResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
     """
     ``ReportDERControl`` request payload (schema ``ReportDERControlRequest.json``).
     """
@@ -1667,7 +1668,7 @@ class ReportDERControlResponse(Struct, kw_only=True, omit_defaults=True, forbid_
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
-class RequestBatterySwapRequest(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class RequestBatterySwapRequest(Request["RequestBatterySwapResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
     """
     ``RequestBatterySwap`` request payload (schema ``RequestBatterySwapRequest.json``).
     """
@@ -1687,7 +1688,7 @@ class RequestBatterySwapResponse(Struct, kw_only=True, omit_defaults=True, forbi
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
-class RequestStartTransactionRequest(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class RequestStartTransactionRequest(Request["RequestStartTransactionResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
     """
     ``RequestStartTransaction`` request payload (schema
     ``RequestStartTransactionRequest.json``).
@@ -1713,7 +1714,7 @@ class RequestStartTransactionResponse(Struct, kw_only=True, omit_defaults=True, 
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
-class RequestStopTransactionRequest(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class RequestStopTransactionRequest(Request["RequestStopTransactionResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
     """
     ``RequestStopTransaction`` request payload (schema ``RequestStopTransactionRequest.json``).
     """
@@ -1733,7 +1734,7 @@ class RequestStopTransactionResponse(Struct, kw_only=True, omit_defaults=True, f
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
-class ReservationStatusUpdateRequest(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class ReservationStatusUpdateRequest(Request["ReservationStatusUpdateResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
     """
     ``ReservationStatusUpdate`` request payload (schema
     ``ReservationStatusUpdateRequest.json``).
@@ -1753,7 +1754,7 @@ class ReservationStatusUpdateResponse(Struct, kw_only=True, omit_defaults=True, 
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
-class ReserveNowRequest(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class ReserveNowRequest(Request["ReserveNowResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
     """
     ``ReserveNow`` request payload (schema ``ReserveNowRequest.json``).
     """
@@ -1777,7 +1778,7 @@ class ReserveNowResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknow
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
-class ResetRequest(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class ResetRequest(Request["ResetResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
     """
     ``Reset`` request payload (schema ``ResetRequest.json``).
     """
@@ -1797,7 +1798,7 @@ class ResetResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fie
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
-class SecurityEventNotificationRequest(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class SecurityEventNotificationRequest(Request["SecurityEventNotificationResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
     """
     ``SecurityEventNotification`` request payload (schema
     ``SecurityEventNotificationRequest.json``).
@@ -1818,7 +1819,7 @@ class SecurityEventNotificationResponse(Struct, kw_only=True, omit_defaults=True
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
-class SendLocalListRequest(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class SendLocalListRequest(Request["SendLocalListResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
     """
     ``SendLocalList`` request payload (schema ``SendLocalListRequest.json``).
     """
@@ -1839,7 +1840,7 @@ class SendLocalListResponse(Struct, kw_only=True, omit_defaults=True, forbid_unk
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
-class SetChargingProfileRequest(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class SetChargingProfileRequest(Request["SetChargingProfileResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
     """
     ``SetChargingProfile`` request payload (schema ``SetChargingProfileRequest.json``).
     """
@@ -1859,7 +1860,7 @@ class SetChargingProfileResponse(Struct, kw_only=True, omit_defaults=True, forbi
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
-class SetDERControlRequest(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class SetDERControlRequest(Request["SetDERControlResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
     """
     ``SetDERControl`` request payload (schema ``SetDERControlRequest.json``).
     """
@@ -1889,7 +1890,7 @@ class SetDERControlResponse(Struct, kw_only=True, omit_defaults=True, forbid_unk
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
-class SetDefaultTariffRequest(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class SetDefaultTariffRequest(Request["SetDefaultTariffResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
     """
     ``SetDefaultTariff`` request payload (schema ``SetDefaultTariffRequest.json``).
     """
@@ -1909,7 +1910,7 @@ class SetDefaultTariffResponse(Struct, kw_only=True, omit_defaults=True, forbid_
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
-class SetDisplayMessageRequest(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class SetDisplayMessageRequest(Request["SetDisplayMessageResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
     """
     ``SetDisplayMessage`` request payload (schema ``SetDisplayMessageRequest.json``).
     """
@@ -1928,7 +1929,7 @@ class SetDisplayMessageResponse(Struct, kw_only=True, omit_defaults=True, forbid
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
-class SetMonitoringBaseRequest(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class SetMonitoringBaseRequest(Request["SetMonitoringBaseResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
     """
     ``SetMonitoringBase`` request payload (schema ``SetMonitoringBaseRequest.json``).
     """
@@ -1947,7 +1948,7 @@ class SetMonitoringBaseResponse(Struct, kw_only=True, omit_defaults=True, forbid
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
-class SetMonitoringLevelRequest(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class SetMonitoringLevelRequest(Request["SetMonitoringLevelResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
     """
     ``SetMonitoringLevel`` request payload (schema ``SetMonitoringLevelRequest.json``).
     """
@@ -1966,7 +1967,7 @@ class SetMonitoringLevelResponse(Struct, kw_only=True, omit_defaults=True, forbi
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
-class SetNetworkProfileRequest(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class SetNetworkProfileRequest(Request["SetNetworkProfileResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
     """
     ``SetNetworkProfile`` request payload (schema ``SetNetworkProfileRequest.json``).
     """
@@ -1986,7 +1987,7 @@ class SetNetworkProfileResponse(Struct, kw_only=True, omit_defaults=True, forbid
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
-class SetVariableMonitoringRequest(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class SetVariableMonitoringRequest(Request["SetVariableMonitoringResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
     """
     ``SetVariableMonitoring`` request payload (schema ``SetVariableMonitoringRequest.json``).
     """
@@ -2004,7 +2005,7 @@ class SetVariableMonitoringResponse(Struct, kw_only=True, omit_defaults=True, fo
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
-class SetVariablesRequest(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class SetVariablesRequest(Request["SetVariablesResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
     """
     ``SetVariables`` request payload (schema ``SetVariablesRequest.json``).
     """
@@ -2022,7 +2023,7 @@ class SetVariablesResponse(Struct, kw_only=True, omit_defaults=True, forbid_unkn
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
-class SignCertificateRequest(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class SignCertificateRequest(Request["SignCertificateResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
     """
     ``SignCertificate`` request payload (schema ``SignCertificateRequest.json``).
     """
@@ -2044,7 +2045,7 @@ class SignCertificateResponse(Struct, kw_only=True, omit_defaults=True, forbid_u
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
-class StatusNotificationRequest(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class StatusNotificationRequest(Request["StatusNotificationResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
     """
     ``StatusNotification`` request payload (schema ``StatusNotificationRequest.json``).
     """
@@ -2064,7 +2065,7 @@ class StatusNotificationResponse(Struct, kw_only=True, omit_defaults=True, forbi
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
-class TransactionEventRequest(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class TransactionEventRequest(Request["TransactionEventResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
     """
     ``TransactionEvent`` request payload (schema ``TransactionEventRequest.json``).
     """
@@ -2101,7 +2102,7 @@ class TransactionEventResponse(Struct, kw_only=True, omit_defaults=True, forbid_
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
-class TriggerMessageRequest(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class TriggerMessageRequest(Request["TriggerMessageResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
     """
     ``TriggerMessage`` request payload (schema ``TriggerMessageRequest.json``).
     """
@@ -2122,7 +2123,7 @@ class TriggerMessageResponse(Struct, kw_only=True, omit_defaults=True, forbid_un
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
-class UnlockConnectorRequest(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class UnlockConnectorRequest(Request["UnlockConnectorResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
     """
     ``UnlockConnector`` request payload (schema ``UnlockConnectorRequest.json``).
     """
@@ -2142,7 +2143,7 @@ class UnlockConnectorResponse(Struct, kw_only=True, omit_defaults=True, forbid_u
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
-class UnpublishFirmwareRequest(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class UnpublishFirmwareRequest(Request["UnpublishFirmwareResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
     """
     ``UnpublishFirmware`` request payload (schema ``UnpublishFirmwareRequest.json``).
     """
@@ -2160,7 +2161,7 @@ class UnpublishFirmwareResponse(Struct, kw_only=True, omit_defaults=True, forbid
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
-class UpdateDynamicScheduleRequest(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class UpdateDynamicScheduleRequest(Request["UpdateDynamicScheduleResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
     """
     ``UpdateDynamicSchedule`` request payload (schema ``UpdateDynamicScheduleRequest.json``).
     """
@@ -2180,7 +2181,7 @@ class UpdateDynamicScheduleResponse(Struct, kw_only=True, omit_defaults=True, fo
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
-class UpdateFirmwareRequest(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class UpdateFirmwareRequest(Request["UpdateFirmwareResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
     """
     ``UpdateFirmware`` request payload (schema ``UpdateFirmwareRequest.json``).
     """
@@ -2202,7 +2203,7 @@ class UpdateFirmwareResponse(Struct, kw_only=True, omit_defaults=True, forbid_un
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
-class UsePriorityChargingRequest(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class UsePriorityChargingRequest(Request["UsePriorityChargingResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
     """
     ``UsePriorityCharging`` request payload (schema ``UsePriorityChargingRequest.json``).
     """
@@ -2222,7 +2223,7 @@ class UsePriorityChargingResponse(Struct, kw_only=True, omit_defaults=True, forb
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
-class VatNumberValidationRequest(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class VatNumberValidationRequest(Request["VatNumberValidationResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
     """
     ``VatNumberValidation`` request payload (schema ``VatNumberValidationRequest.json``).
     """

@@ -2,8 +2,8 @@
 
 On ocppfast's own connection (``compat.serve``/``compat.connect``), a ChargePoint whose dispatch
 steps are its own routes each frame from the connection's frame callback, with a flat CALL path
-(``ChargePoint._route_now``: msgspec validation, cached key tables, msgspec encoding where it gives
-``json.dumps``' text). Overriding any step (here ``_send``, which just calls ``super()``) takes
+(``ocppfast._compat_fast.Sink``: msgspec validation, cached key tables, msgspec encoding where it
+gives ``json.dumps``' text). Overriding any step (here ``_send``, which just calls ``super()``) takes
 the general coroutine path (``start`` -> ``route_message`` -> ``_handle_call`` -> ``_send``).
 Both run the same frames over real loopback connections; the wire frames each side receives,
 the ``ocpp`` log lines (level and text) and what the handlers saw must be identical, for valid
@@ -196,7 +196,7 @@ class CP21(ChargePoint21):
         return result21.Heartbeat(current_time=f"T{call_unique_id}")
 
 
-SUBPROTOCOL = {CP16: "ocpp1.6", CP201: "ocpp2.0.1", CP21: "ocpp2.1"}
+SUBPROTOCOL = {ChargePoint16: "ocpp1.6", ChargePoint201: "ocpp2.0.1", ChargePoint21: "ocpp2.1"}
 
 
 def general(cls: type) -> type:
@@ -223,9 +223,10 @@ def _marker(i: int) -> str:
     return f'[2,"sync-{i}","Heartbeat",{{}}]'
 
 
-async def run(cls: type, frames: list[str]) -> dict[str, Any]:
+async def run(cls: type, frames: list[str], level: int = logging.DEBUG) -> dict[str, Any]:
     """Serve ``cls`` on compat.serve, send ``frames`` from a compat.connect client, each followed
-    by a Heartbeat marker; returns what came back per frame, the log lines and the events."""
+    by a Heartbeat marker; returns what came back per frame, the log lines (the ``ocpp`` logger
+    set to ``level``) and the events."""
     rec = Recorder()
     cps: list[Any] = []
     ended: list[BaseException | None] = []
@@ -245,7 +246,7 @@ async def run(cls: type, frames: list[str]) -> dict[str, Any]:
     logger = logging.getLogger("ocpp")
     old_level = logger.level
     logger.addHandler(lines)
-    logger.setLevel(logging.DEBUG)
+    logger.setLevel(level)
     sub = next(SUBPROTOCOL[c] for c in cls.__mro__ if c in SUBPROTOCOL)
     server = await ocppfast.compat.serve(on_connect, "127.0.0.1", 0, subprotocols=[sub])
     replies: list[list[str]] = []
@@ -283,9 +284,11 @@ async def run(cls: type, frames: list[str]) -> dict[str, Any]:
     }
 
 
-async def both(cls: type, frames: list[str]) -> tuple[dict[str, Any], dict[str, Any]]:
-    fast = await run(cls, frames)
-    slow = await run(general(cls), frames)
+async def both(
+    cls: type, frames: list[str], level: int = logging.DEBUG
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    fast = await run(cls, frames, level)
+    slow = await run(general(cls), frames, level)
     return fast, slow
 
 

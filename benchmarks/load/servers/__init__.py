@@ -31,6 +31,12 @@ SERVERS: dict[str, ServerKind] = {
             {"OCPPFAST_NO_EXTENSIONS": "1"},
         ),
         ServerKind(
+            "ocppfast-stamped",
+            "benchmarks.load.servers.ocppfast_cs",
+            "ocppfast (compiled), a new datetime.isoformat() timestamp in every answer",
+            {"BENCH_PER_CALL_TIME": "1"},
+        ),
+        ServerKind(
             "mobilityhouse",
             "benchmarks.load.servers.mobilityhouse",
             "mobilityhouse ocpp 2.1.0 + websockets",

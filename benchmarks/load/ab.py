@@ -1,0 +1,212 @@
+"""One-core A/B: server CPU per Heartbeat round trip, echoes vs ocppfast, interleaved rounds.
+
+``python -m benchmarks.load.ab [--n 1,100,1000] [--rounds R] [--window S] [--servers a,b]``
+(``make ab``) writes ``benchmarks/results/ab.md`` and ``ab.json``.
+
+Every server and every load generator is pinned to CPU 0 (``taskset``-style affinity, as
+``benchmarks.load.harness`` does): the round trip is the two sides' CPU work alone, with no
+cross-core wake-ups (which on a VM cost more than the work). The orchestrating process sits on
+another core and sleeps while measuring. All servers stay up; for each charger count N each
+server gets its own N booted chargers (a generator process each, OCPP 1.6), then rounds: every
+server in turn (the order reversed every other round) runs Heartbeats only, one outstanding per
+charger, for ``--window`` seconds after a short warm-up; its CPU (``/proc`` schedstat, ns) over
+the window divided by the calls answered is the figure. Reported: medians over rounds, and the
+medians of the ratios paired within each round (same moment, same machine load), for
+
+- ocppfast compiled / Python echo, and / C floor (``echo-c``);
+- pure / compiled, end to end;
+- the OCPP layer: server CPU minus the C floor's in the same round, pure / compiled;
+- round trips per second, compiled / Python echo.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from .control import stop_all
+from .harness import ROOT, Chargers, ServerProcess, connect_timeout
+from .servers import SERVERS
+
+DEFAULT_SERVERS = ("echo-c", "echo", "ocppfast", "ocppfast-pure", "ocppfast-stamped")
+
+
+def _round(server: ServerProcess, chargers: Chargers, warmup: float, window: float) -> dict:
+    chargers.all({"op": "steady_start", "only": "heartbeat"}, timeout=30)
+    time.sleep(warmup)
+    chargers.all({"op": "mark"}, timeout=30)
+    cpu0, t0 = server.cpu(), time.perf_counter()
+    time.sleep(window)
+    cpu1, t1 = server.cpu(), time.perf_counter()
+    replies = chargers.all({"op": "steady_stop", "drain": 10}, timeout=60)
+    calls = sum(r["calls"] for r in replies)
+    errors = sum(r["call_errors"] + r["bad_ids"] for r in replies)
+    return {
+        "calls": calls,
+        "errors": errors,
+        "calls_per_s": calls / (t1 - t0),
+        "us_per_call": (cpu1 - cpu0) / calls * 1e6 if calls else None,
+    }
+
+
+def run(
+    names: list[str], ns: list[int], rounds: int, warmup: float, window: float, say: Any
+) -> dict[str, Any]:
+    cpus = sorted(os.sched_getaffinity(0))
+    core = {cpus[0]}
+    if len(cpus) > 1:
+        os.sched_setaffinity(0, {cpus[1]})  # the orchestrator stays off the measured core
+    log_dir = tempfile.mkdtemp(prefix="ocppfast-ab-")
+    out: dict[str, Any] = {"core": cpus[0], "rounds": rounds, "window_s": window, "by_n": {}}
+    servers = {name: ServerProcess(SERVERS[name], core, log_dir) for name in names}
+    out["impl"] = {name: s.impl for name, s in servers.items()}
+    try:
+        for n in ns:
+            fleets = {}
+            try:
+                for name, server in servers.items():
+                    fleet = Chargers(n, 5000, core, log_dir, "uvloop")
+                    fleets[name] = fleet
+                    boot = fleet.connect(server.url, connect_timeout(n))
+                    if boot["booted"] < n:
+                        raise RuntimeError(f"{name}: booted {boot['booted']} of {n}")
+                samples: dict[str, list[dict]] = {name: [] for name in servers}
+                for r in range(rounds):
+                    order = list(servers) if r % 2 == 0 else list(reversed(servers))
+                    for name in order:
+                        samples[name].append(_round(servers[name], fleets[name], warmup, window))
+                    say(f"N={n} round {r + 1}/{rounds}: " + ", ".join(
+                        f"{name} {samples[name][-1]['us_per_call']:.1f} us" for name in servers
+                    ))  # fmt: skip
+                out["by_n"][str(n)] = samples
+            finally:
+                for fleet in fleets.values():
+                    fleet.close()
+    finally:
+        for server in servers.values():
+            server.stop()
+    return out
+
+
+def _median(xs: list[float]) -> float | None:
+    xs = [x for x in xs if x is not None]
+    return statistics.median(xs) if xs else None
+
+
+def summarize(result: dict[str, Any]) -> dict[str, Any]:
+    summary: dict[str, Any] = {}
+    for n, samples in result["by_n"].items():
+        us = {name: [s["us_per_call"] for s in rows] for name, rows in samples.items()}
+        rt = {name: [s["calls_per_s"] for s in rows] for name, rows in samples.items()}
+        row: dict[str, Any] = {"us_per_call": {k: _median(v) for k, v in us.items()},
+                               "calls_per_s": {k: _median(v) for k, v in rt.items()}}  # fmt: skip
+
+        def paired(f: Any, us: dict[str, list[float]] = us) -> float | None:
+            vals = []
+            for i in range(len(next(iter(us.values())))):
+                try:
+                    vals.append(f({k: v[i] for k, v in us.items()}))
+                except (KeyError, TypeError, ZeroDivisionError):
+                    pass
+            return _median(vals)
+
+        row["compiled_vs_echo"] = paired(lambda u: u["ocppfast"] / u["echo"])
+        row["compiled_vs_c_floor"] = paired(lambda u: u["ocppfast"] / u["echo-c"])
+        row["pure_vs_compiled"] = paired(lambda u: u["ocppfast-pure"] / u["ocppfast"])
+        row["layer_pure_vs_compiled"] = paired(
+            lambda u: (u["ocppfast-pure"] - u["echo-c"]) / (u["ocppfast"] - u["echo-c"])
+        )
+        row["layer_us"] = {
+            k: paired(lambda u, k=k: u[k] - u["echo-c"]) for k in us if k != "echo-c"
+        }
+        row["round_trips_compiled_vs_echo"] = paired(
+            lambda u: u["ocppfast"] / u["echo"],
+            us=rt,  # type: ignore[misc]
+        )
+        summary[n] = row
+    return summary
+
+
+def _fmt(x: float | None, unit: str = "") -> str:
+    return "-" if x is None else f"{x:.2f}{unit}"
+
+
+def markdown(result: dict[str, Any], summary: dict[str, Any], command: str) -> str:
+    names = list(result["impl"])
+    lines = [
+        "# One-core A/B: server CPU per Heartbeat round trip",
+        "",
+        (
+            f"`{command}`: servers and chargers pinned to CPU {result['core']}, "
+            f"{result['rounds']} interleaved rounds of {result['window_s']:.1f} s per server "
+            "and N, medians (ratios: medians of the ratios paired within a round)."
+        ),
+        "",
+        "| chargers | "
+        + " | ".join(f"{n} us/call" for n in names)
+        + (
+            " | compiled / Python echo | compiled / C floor | pure / compiled"
+            " | OCPP layer pure / compiled | round trips compiled / Python echo |"
+        ),
+        "|---:|" + "---:|" * (len(names) + 5),
+    ]
+    for n, row in summary.items():
+        cells = [_fmt(row["us_per_call"].get(k)) for k in names]
+        cells += [
+            _fmt(row.get("compiled_vs_echo"), "x"),
+            _fmt(row.get("compiled_vs_c_floor"), "x"),
+            _fmt(row.get("pure_vs_compiled"), "x"),
+            _fmt(row.get("layer_pure_vs_compiled"), "x"),
+            _fmt(row.get("round_trips_compiled_vs_echo"), "x"),
+        ]
+        lines.append(f"| {n} | " + " | ".join(cells) + " |")
+    lines += ["", "OCPP layer = server CPU per call minus the C floor's (same round), us:", ""]
+    for n, row in summary.items():
+        lines.append(f"- N={n}: " + ", ".join(
+            f"{k} {_fmt(v)}" for k, v in row["layer_us"].items()
+        ))  # fmt: skip
+    lines += ["", "Servers: " + "; ".join(f"`{k}` = {v}" for k, v in result["impl"].items())]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m benchmarks.load.ab", description=__doc__)
+    p.add_argument("--n", default="1,100,1000")
+    p.add_argument("--rounds", type=int, default=5)
+    p.add_argument("--window", type=float, default=1.5)
+    p.add_argument("--warmup", type=float, default=0.4)
+    p.add_argument("--servers", default=",".join(DEFAULT_SERVERS))
+    p.add_argument("--out", default=os.path.join(ROOT, "benchmarks", "results"))
+    args = p.parse_args(argv)
+    names = [s for s in args.servers.split(",") if s]
+    unknown = [s for s in names if s not in SERVERS]
+    if unknown:
+        p.error(f"unknown servers {unknown}; known: {list(SERVERS)}")
+    ns = [int(x) for x in args.n.split(",") if x]
+    try:
+        result = run(names, ns, args.rounds, args.warmup, args.window,
+                     lambda m: print(m, file=sys.stderr, flush=True))  # fmt: skip
+    except KeyboardInterrupt:
+        stop_all()
+        return 130
+    summary = summarize(result)
+    command = "python -m benchmarks.load.ab " + " ".join(argv if argv is not None else sys.argv[1:])
+    text = markdown(result, summary, command.strip())
+    os.makedirs(args.out, exist_ok=True)
+    Path(args.out, "ab.md").write_text(text)
+    Path(args.out, "ab.json").write_text(
+        json.dumps({"result": result, "summary": summary}, indent=1) + "\n"
+    )
+    print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

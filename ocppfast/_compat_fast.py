@@ -1,0 +1,435 @@
+"""The per-frame path of ``ocppfast.compat`` on ocppfast's own connection, and its key conversion.
+
+One source, two speeds, as ``_engine.py``: compiled by Cython with ``_compat_fast_c.pxd`` into
+``ocppfast._compat_fast_c``, or imported as is (``OCPPFAST_NO_EXTENSIONS=1``, or no compiler);
+``ocppfast.compat.charge_point`` picks one with ``_speedups.load``.
+
+- :func:`snake_dict` / :func:`snake_list`: mobilityhouse's camelCase -> snake_case conversion of
+  every key inside a payload (``camel_to_snake_case``), each key converted once and remembered.
+- :class:`Sink`: what a compat ChargePoint's ``start()`` hands its connection while it waits for a
+  frame (``ChargePoint._frame_sink``). Frames go to it straight from picows' frame callback
+  (:meth:`Sink.on_frame`); a CALL to a sync ``@on`` handler is answered there by the flat path
+  (:meth:`Sink.route_now`): the same steps as ``ChargePoint._handle_call`` with the fewest calls,
+  and a per-action plan (the handler's wrapped function, whether it takes ``call_unique_id``, the
+  msgspec types validating request and answer) kept while the route and handler stay the same.
+  Anything else takes the ChargePoint's step-by-step or general path, which decides.
+
+The module knows nothing of the ChargePoint class itself: :func:`bind` gives it the
+``charge_point`` module once, and every switch user code may patch (``validate_payload``,
+``unpack``, ``camel_to_snake_case``, ``messages._validate_payload``, a dispatch step overridden
+on the class or set on the instance) is read at each frame, as the general path reads it.
+``tests/compat/test_compat_fastpath.py`` runs the same frames through this path and the general
+one and compares wire frames and log lines byte for byte.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from typing import Any
+
+import msgspec
+
+__all__ = ["Sink", "bind", "snake_dict", "snake_key", "snake_list"]
+
+# --- camelCase -> snake_case (mobilityhouse's rules, quirks included) ----------------------------
+
+CACHE_LIMIT = 20_000  # keys remembered; beyond it keys are converted every time
+_WORD = re.compile(r"(.)([A-Z][a-z]+)")
+_HUMP = re.compile(r"([a-z0-9])([A-Z])(?=\S)")
+#: camelCase key -> its snake_case (shared by every ChargePoint; ``charge_point`` uses it too).
+snake_keys: dict[Any, str] = {}
+
+
+def snake_key(key: Any) -> str:
+    """camelCase -> snake_case for one key (mobilityhouse's rules), remembered."""
+    out = key.replace("ocppCSMSURL", "ocpp_csms_url").replace("V2X", "_v2x").replace("V2G", "_v2g")
+    out = _HUMP.sub(r"\1_\2", _WORD.sub(r"\1_\2", out)).lower()
+    if len(snake_keys) < CACHE_LIMIT:
+        snake_keys[key] = out
+    return str(out)
+
+
+def _snake_any(data: Any) -> Any:
+    # subclasses of dict / list (JSON decoding gives none; user code calling the public function
+    # may pass them)
+    if isinstance(data, dict):
+        return snake_dict(data)
+    if isinstance(data, list):
+        return snake_list(data)
+    return data
+
+
+# Exact types are tested first (JSON gives nothing else); subclasses take the isinstance route.
+def snake_dict(data: Any) -> dict[Any, Any]:
+    """A copy of the dict ``data`` with every key inside converted to snake_case."""
+    known = snake_keys
+    out = {}
+    for key, value in data.items():
+        new = known.get(key)
+        if new is None:
+            new = snake_key(key)
+        kind = type(value)
+        if kind is dict:
+            value = snake_dict(value)
+        elif kind is list:
+            value = snake_list(value)
+        elif kind is not str and kind is not int:
+            value = _snake_any(value)
+        out[new] = value
+    return out
+
+
+def snake_list(data: Any) -> list[Any]:
+    """A copy of the list ``data`` with every key inside converted to snake_case."""
+    out = []
+    for value in data:
+        kind = type(value)
+        if kind is dict:
+            value = snake_dict(value)
+        elif kind is list:
+            value = snake_list(value)
+        elif kind is not str and kind is not int:
+            value = _snake_any(value)
+        out.append(value)
+    return out
+
+
+# --- bound once to ocppfast.compat.charge_point (see bind) ----------------------------------------
+
+# the charge_point module's namespace: the names user code may patch are read there per frame
+_cp_names: Any = None
+_messages_names: Any = None  # ocppfast.compat.messages' namespace, the same way
+_NOT_NOW: Any = None
+_ROUTED: Any = None
+_ROUTE_MESSAGE: Any = None
+_HANDLE_CALL: Any = None
+_SEND: Any = None
+_UNPACK: Any = None
+_VALIDATE_PAYLOAD: Any = None
+_VALIDATE_NOW: Any = None
+_CAMEL_TO_SNAKE: Any = None
+_Call: Any = None
+_OCPPError: Any = None
+_call_error_json: Any = None
+_wire_value: Any = None
+_is_awaitable: Any = None
+_camel_keys: Any = None
+_wire_fields: Any = None
+_field_names: Any = None
+_inline_handlers: Any = None
+_flat_types: Any = None
+_decode_json: Any = None
+_dumps: Any = None
+_Logger: Any = logging.Logger
+_INFO = logging.INFO
+_convert = msgspec.convert
+_encode = msgspec.json.encode
+_ValidationError = msgspec.ValidationError
+_TEXT = 1  # picows.WSMsgType.TEXT
+# msgspec request / answer type -> the last payload of exactly str / int values that passed it
+_requests_ok: dict[Any, Any] = {}
+_answers_ok: dict[Any, Any] = {}
+
+
+def _flat_values(payload: Any) -> bool:
+    """Whether every value of the dict ``payload`` is exactly a ``str`` or an ``int``."""
+    for value in payload.values():
+        kind = type(value)
+        if kind is not str and kind is not int:
+            return False
+    return True
+
+
+def bind(cp_module: Any) -> None:
+    """Give this module the ``charge_point`` module's names it routes with (called once, at the
+    end of that module's import)."""
+    global _cp_names, _messages_names, _NOT_NOW, _ROUTED, _ROUTE_MESSAGE, _HANDLE_CALL, _SEND
+    global _UNPACK
+    global _VALIDATE_PAYLOAD, _VALIDATE_NOW, _CAMEL_TO_SNAKE, _Call, _OCPPError
+    global _call_error_json, _wire_value, _is_awaitable, _camel_keys, _wire_fields
+    global _field_names, _inline_handlers, _flat_types, _decode_json, _dumps
+    _cp_names = vars(cp_module)
+    _messages_names = vars(cp_module._messages)
+    _NOT_NOW = cp_module._NOT_NOW
+    _ROUTED = cp_module._Routed
+    _ROUTE_MESSAGE = cp_module._ROUTE_MESSAGE
+    _HANDLE_CALL = cp_module._HANDLE_CALL
+    _SEND = cp_module._SEND
+    _UNPACK = cp_module._UNPACK
+    _VALIDATE_PAYLOAD = cp_module._VALIDATE_PAYLOAD
+    _VALIDATE_NOW = cp_module._VALIDATE_NOW
+    _CAMEL_TO_SNAKE = cp_module._CAMEL_TO_SNAKE
+    _Call = cp_module.Call
+    _OCPPError = cp_module.OCPPError
+    _call_error_json = cp_module._call_error_json
+    _wire_value = cp_module._wire_value
+    _is_awaitable = cp_module._is_awaitable
+    _camel_keys = cp_module._camel_keys
+    _wire_fields = cp_module._wire_fields
+    _field_names = cp_module._field_names
+    _inline_handlers = cp_module._inline_handlers
+    _flat_types = cp_module._flat_types
+    _decode_json = cp_module._decode_json
+    _dumps = cp_module._dumps
+
+
+class Sink:
+    """The frame callback of one connection while a compat ChargePoint's ``start()`` waits.
+
+    ``sink(text)`` (:meth:`__call__`) logs and routes one frame as ``start()`` would, in
+    ``start()``'s context copy; it returns False (the frame is queued for ``recv()`` instead)
+    once a dispatch step was overridden or mocked, or ``_connection`` swapped, since ``start()``
+    began.
+    """
+
+    def __init__(self, cp: Any, connection: Any, context: Any, direct_write: bool) -> None:
+        self.cp = cp
+        self.connection = connection
+        self.cls = type(cp)
+        self.mine = cp.__dict__
+        self.run = context.run
+        self.direct_write = direct_write
+        self.route = self.sink  # bound once (context.run takes the callable each frame)
+        self.write_py = self.write  # what the step-by-step path sends with
+        # The logger last seen as ``cp.logger``: when it is a plain ``logging.Logger``, its
+        # instance dict and its level cache (cleared, never replaced, when levels change).
+        self.logger = None
+        self.log_dict: dict[str, Any] | None = None
+        self.log_cache: dict[int, bool] | None = None
+
+    def info_off(self, logger: Any) -> bool:
+        """True when ``logger.info(...)`` would surely log nothing: a plain ``logging.Logger``
+        (``info`` not patched on the instance) whose cached answer for INFO is no. Anything
+        else: False, and ``logger.info`` decides (it checks first, so skipping the call when
+        this says True changes nothing observable)."""
+        if logger is not self.logger:
+            self.logger = logger
+            self.log_dict = self.log_cache = None
+            if type(logger) is _Logger:
+                self.log_dict = logger.__dict__
+                self.log_cache = logger._cache
+        cache = self.log_cache
+        if cache is None:
+            return False
+        mine = self.log_dict
+        if mine is not None and ("info" in mine or "isEnabledFor" in mine):
+            return False
+        return cache.get(_INFO) is False
+
+    def __call__(self, message: Any) -> bool:
+        result: bool = self.run(self.route, message)
+        return result
+
+    def on_frame(self, transport: Any, frame: Any) -> None:
+        """The connection's ``on_ws_frame`` while this sink is its own (set by ``start()``): a
+        complete TEXT frame is routed here; everything else as the connection's class does."""
+        conn = self.connection
+        if frame.msg_type == _TEXT and frame.fin and conn._sink is self and not conn._frames:
+            try:
+                text = frame.get_payload_as_utf8_text()
+            except UnicodeDecodeError:
+                conn._deliver(frame.get_payload_as_bytes())  # closes the connection (1007)
+                return
+            if not self.run(self.route, text):
+                conn._hand_over(text)
+            return
+        type(conn).on_ws_frame(conn, transport, frame)
+
+    def sink(self, message: Any) -> bool:
+        cp = self.cp
+        cls = self.cls
+        mine = self.mine
+        if (
+            cp._connection is not self.connection
+            or type(cp) is not cls
+            or cls.route_message is not _ROUTE_MESSAGE
+            or cls._handle_call is not _HANDLE_CALL
+            or cls._send is not _SEND
+            or "route_message" in mine
+            or "_handle_call" in mine
+            or "_send" in mine
+        ):
+            return False
+        logger = cp.logger
+        if not self.info_off(logger):
+            logger.info("%s: receive message %s", cp.id, message)
+        try:
+            rest = self.route_now(message)
+        except BaseException as exc:  # noqa: BLE001 - start() raises it, as inline
+            self.connection._hand_over(_ROUTED(None, exc))
+            return True
+        if rest is None:
+            return True
+        if rest is _NOT_NOW:
+            rest = cp.route_message(message)
+        # start() runs the rest in its task (user coroutines never run outside it)
+        self.connection._hand_over(_ROUTED(rest, None))
+        return True
+
+    def write(self, text: Any, data: Any = None) -> None:
+        """What ``await cp._send(text)`` does, without awaiting (``data``: ``text`` encoded;
+        ``text`` may then be None, decoded only to be logged)."""
+        cp = self.cp
+        logger = cp.logger
+        if not self.info_off(logger):
+            logger.info("%s: send %s", cp.id, data.decode() if text is None else text)
+        conn = self.connection
+        if not self.direct_write:
+            conn._write(text if data is None else data)
+            return
+        closed = conn._closed
+        if closed is not None:
+            raise closed
+        conn.transport.send(_TEXT, text.encode() if data is None else data)
+
+    def route_now(self, message: Any) -> Any:
+        """``cp.route_message(message)`` with :meth:`write` as ``_send`` and no coroutine, for a
+        frame that needs no waiting: a CALL to a sync handler (validation inline) or a
+        CALLRESULT / CALLERROR. None when done; a coroutine finishing the CALL when the handler
+        returned an awaitable; ``_NOT_NOW`` (nothing done yet) for anything else: an unparseable
+        frame, a missing route, an async handler, a payload that fails validation, a patched
+        ``validate_payload`` / ``unpack`` / ``camel_to_snake_case``.
+
+        The common case (a valid CALL answered with a ``call_result`` dataclass of OCPP 1.6 or
+        2.0.1) is written out flat here; anything else goes through ``cp._call_now``.
+        """
+        cp = self.cp
+        try:
+            frame = _decode_json(message)
+        except Exception:  # noqa: BLE001 - unpack() decides, on the general path
+            return _NOT_NOW
+        if (
+            type(frame) is not list
+            or len(frame) != 4
+            or type(frame[0]) is not int
+            or frame[0] != 2
+            or _cp_names.get("unpack") is not _UNPACK
+        ):
+            return cp._route_reply_now(message)
+        unique_id = frame[1]
+        action = frame[2]
+        payload = frame[3]
+        version = cp._ocpp_version
+        try:
+            handlers = cp.route_map[action]
+            handler = handlers["_on_action"]
+            target, takes_id = _inline_handlers[handler.__func__]
+        except (KeyError, TypeError, AttributeError):
+            return cp._call_now(unique_id, action, payload, self.write_py)
+        skip = handlers.get("_skip_schema_validation", False)
+        if (
+            skip
+            or type(payload) is not dict
+            or _cp_names.get("validate_payload") is not _VALIDATE_PAYLOAD
+            or _messages_names.get("_validate_payload") is not _VALIDATE_NOW
+            or _cp_names.get("camel_to_snake_case") is not _CAMEL_TO_SNAKE
+            or version == "2.1"
+        ):
+            return cp._call_now(unique_id, action, payload, self.write_py)
+        try:
+            request, answer = _flat_types[version][action]
+        except (KeyError, TypeError):
+            return cp._call_now(unique_id, action, payload, self.write_py)
+        # The same payload as the last one of this type that passed (``{}``, the same
+        # StatusNotification) needs no second look: values of exactly str / int only, so that
+        # equal means equally valid.
+        known = _flat_values(payload)
+        if not known or payload != _requests_ok.get(request):
+            try:
+                _convert(payload, request)
+            except (_ValidationError, RecursionError):
+                return _NOT_NOW  # the general path reports it, as mobilityhouse does
+            if known:
+                _requests_ok[request] = payload
+        kwargs = snake_dict(payload) if payload else {}
+        try:
+            try:
+                if target is not None:  # the function @on wrapped, called as its wrapper does
+                    if takes_id:
+                        response = target(handler.__self__, **kwargs, call_unique_id=unique_id)
+                    else:
+                        response = target(handler.__self__, **kwargs)
+                elif takes_id:
+                    response = handler(**kwargs, call_unique_id=unique_id)
+                else:
+                    response = handler(**kwargs)
+                if type(response) not in _field_names and _is_awaitable(response):
+                    return cp._finish_call(
+                        _Call(unique_id, action, payload),
+                        handlers,
+                        kwargs,
+                        skip,
+                        response,
+                        self.write_py,
+                    )
+            except Exception as e:
+                msg = _Call(unique_id, action, payload)
+                cp.logger.exception("Error while handling request '%s'", msg)
+                self.write(_call_error_json(msg, e))
+                return None
+            pairs = _wire_fields.get(type(response))
+            # flat: every value a str or an int (enums included), where msgspec's JSON can be
+            # json.dumps' (checked below)
+            flat = type(unique_id) is str or type(unique_id) is int
+            # known: every value a str (a subclass too: enums) or exactly an int, so that an
+            # answer equal to the last one validated of its type is valid too (see below)
+            known = True
+            if pairs is None:
+                out = cp._reply_payload(_Call(unique_id, action, payload), response)
+                flat = known = False
+            else:
+                out = {}
+                for name, key in pairs:
+                    value = getattr(response, name)
+                    if value is None:
+                        continue
+                    kind = type(value)
+                    if kind is not str and kind is not int:
+                        if kind is float or kind is bool:
+                            flat = known = False
+                        else:
+                            value = _wire_value(value, _camel_keys)
+                            if not isinstance(value, str):
+                                known = False
+                                if flat and not isinstance(value, int):
+                                    flat = False
+                    out[key] = value
+            # Validating the answer: the same answer as the last one of its type that passed
+            # (``{}``, ``{"status": "Accepted"}``) needs no second look; values of exactly str /
+            # int only, so that equal means equally valid (True == 1, 1.0 == 1 are not here).
+            if not known or out != _answers_ok.get(answer):
+                try:
+                    _convert(out, answer)
+                except (_ValidationError, RecursionError):
+                    # raises the exception mobilityhouse raises for it
+                    _VALIDATE_NOW(
+                        _Call(unique_id, action, payload).create_call_result(out), version
+                    )
+                if known:
+                    _answers_ok[answer] = out
+            reply = [3, unique_id, out]
+            data = None
+            if flat:
+                # msgspec's bytes when they are json.dumps' text exactly: ASCII (nothing escaped
+                # differently) without DEL (json escapes it, msgspec does not); see the test
+                try:
+                    data = _encode(reply)
+                except Exception:  # noqa: BLE001 - json.dumps decides, below
+                    data = None
+                else:
+                    if not data.isascii() or 127 in data:
+                        data = None
+            if data is not None:
+                self.write(None, data)
+            else:
+                self.write(_dumps(reply))
+            if "_after_action" in handlers:
+                # a copy: ``out`` may be the one kept in _answers_ok
+                cp._run_after(handlers, kwargs, _Call(unique_id, action, payload), dict(out))
+            return None
+        except _OCPPError as error:
+            msg = _Call(unique_id, action, payload)
+            cp.logger.exception("Error while handling request '%s'", msg)
+            self.write(_call_error_json(msg, error))
+            return None

@@ -1,0 +1,149 @@
+# cython: annotation_typing=False
+"""RFC 3339 date-times, compiled with ``_datetime_c.pxd``: the check as a byte scan, and ``now()``.
+
+The generated Structs check ``format: date-time`` with the pattern ``RFC3339_PATTERN`` of
+``tools/gen_messages.py`` (QUIRKS Q2). msgspec runs a ``Meta(pattern=...)`` through Python's
+``re`` for every decoded date-time: about 7k instructions per field (issue 14). ``is_rfc3339``
+accepts exactly the strings that pattern accepts, in one pass over the characters:
+
+- ``YYYY-MM-DD``: four ASCII digits, year 0000 refused; month 01-12; day 01 up to the month's
+  length, 29 February only in Gregorian leap years (divisible by 4 and not by 100, or by 400);
+- ``T`` or ``t``; ``HH:MM:SS`` with 00-23, 00-59, 00-59 (no leap second ``:60``);
+- an optional fraction ``.`` + one or more digits;
+- ``Z`` / ``z``, or ``+HH:MM`` / ``-HH:MM`` with 00-23 and 00-59; then the end of the string
+  (``\\Z``: no trailing newline).
+
+``tests/test_datetime_check.py`` compares it with the pattern over a large corpus, in both builds.
+:class:`Pattern` is what ``ocppfast.validation.date_time_meta`` hands msgspec in place of the
+compiled regex: msgspec calls its ``search`` and, on a mismatch, reads its ``pattern`` for the
+error message, which therefore stays word for word the same.
+
+:func:`now` is ``ocppfast.now()`` (see ``ocppfast.clock``): the current UTC time, formatted once
+per millisecond (the date part once per second) and the cached string returned otherwise.
+"""
+
+from __future__ import annotations
+
+import time
+
+__all__ = ["Pattern", "is_rfc3339", "now", "reset", "search"]
+
+_time = time.time  # a plain module global even when compiled: tests replace it
+_gmtime = time.gmtime
+_strftime = time.strftime
+_last_ms = -1
+_last = ""
+_second = -1
+_prefix = ""
+
+
+def now() -> str:
+    """The current UTC time as ``YYYY-MM-DDTHH:MM:SS.mmmZ`` (RFC 3339, millisecond precision)."""
+    global _last_ms, _last, _second, _prefix
+    t = _time()
+    ms = int(t * 1000)
+    if ms == _last_ms:
+        return _last
+    second = ms // 1000
+    if second != _second:
+        _second = second
+        _prefix = _strftime("%Y-%m-%dT%H:%M:%S.", _gmtime(second))
+    _last_ms = ms
+    _last = f"{_prefix}{ms % 1000:03d}Z"
+    return _last
+
+
+def reset() -> None:
+    """Forget the cached time (the next :func:`now` formats afresh)."""
+    global _last_ms, _second
+    _last_ms = -1
+    _second = -1
+
+
+def _digit(value: str, i: int) -> int:
+    """The ASCII digit at ``value[i]`` (0-9), or -1 for anything else."""
+    c = ord(value[i]) - 48
+    return c if 0 <= c <= 9 else -1
+
+
+def _two(value: str, i: int) -> int:
+    """Two ASCII digits at ``value[i:i + 2]`` as a number, or -1."""
+    a = _digit(value, i)
+    b = _digit(value, i + 1)
+    if a < 0 or b < 0:
+        return -1
+    return a * 10 + b
+
+
+def is_rfc3339(value: str) -> bool:
+    """Whether ``value`` is an RFC 3339 date-time exactly as the generated pattern says."""
+    n = len(value)
+    if n < 20:  # YYYY-MM-DDTHH:MM:SSZ
+        return False
+    hi = _two(value, 0)
+    lo = _two(value, 2)
+    if hi < 0 or lo < 0 or (hi == 0 and lo == 0):
+        return False
+    if value[4] != "-" or value[7] != "-":
+        return False
+    month = _two(value, 5)
+    day = _two(value, 8)
+    if month < 1 or month > 12 or day < 1:
+        return False
+    if month == 2:
+        last = 28
+    elif month == 4 or month == 6 or month == 9 or month == 11:
+        last = 30
+    else:
+        last = 31
+    if day > last:
+        if month != 2 or day != 29:
+            return False
+        # Gregorian leap year: lo % 4 == 0 and lo != 0, or lo == 0 and hi % 4 == 0.
+        if lo % 4 != 0 or (lo == 0 and hi % 4 != 0):
+            return False
+    c = value[10]
+    if c != "T" and c != "t":
+        return False
+    hour = _two(value, 11)
+    minute = _two(value, 14)
+    second = _two(value, 17)
+    if value[13] != ":" or value[16] != ":":
+        return False
+    if hour < 0 or hour > 23 or minute < 0 or minute > 59 or second < 0 or second > 59:
+        return False
+    i = 19
+    if value[i] == ".":
+        i += 1
+        start = i
+        while i < n and _digit(value, i) >= 0:
+            i += 1
+        if i == start or i == n:
+            return False
+    c = value[i]
+    if c == "Z" or c == "z":
+        return i + 1 == n
+    if c != "+" and c != "-":
+        return False
+    if i + 6 != n or value[i + 3] != ":":
+        return False
+    hour = _two(value, i + 1)
+    minute = _two(value, i + 4)
+    return 0 <= hour <= 23 and 0 <= minute <= 59
+
+
+def search(value: str) -> object:
+    """Like ``re.Pattern.search`` for a pattern anchored at both ends: truthy or ``None``."""
+    return True if is_rfc3339(value) else None
+
+
+class Pattern:
+    """Stands in for the compiled ``RFC3339_PATTERN`` inside msgspec's ``Meta`` (see above).
+
+    ``search`` is an attribute holding the function, not a method: msgspec looks it up on every
+    check, and a stored function is found without making a bound method each time.
+    """
+
+    def __init__(self, pattern: str) -> None:
+        self.pattern = pattern
+        self.search = search

@@ -1,0 +1,116 @@
+"""Smoke tests of the one-core A/B (``make ab``), the answer-path and the callgrind benchmarks.
+
+Tiny runs: they check that each produces its table with every server and case and a figure in
+each cell, that the load servers answer with a valid date-time both ways (``ocppfast.now()`` and
+per call), and leave no process behind. No timing assertions: runs this small mean nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import msgspec
+import psutil
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _run(args: list[str], timeout: float) -> subprocess.CompletedProcess[str]:
+    proc = subprocess.run(
+        [sys.executable, *args],
+        check=False,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return proc
+
+
+def _no_children_left() -> None:
+    me = psutil.Process()
+    left = [p for p in me.children(recursive=True) if p.is_running()]
+    assert not left, [p.cmdline() for p in left]
+
+
+def test_ab_writes_its_table(tmp_path: Path) -> None:
+    servers = ["echo-c", "echo", "ocppfast", "ocppfast-pure", "ocppfast-stamped"]
+    _run(
+        ["-m", "benchmarks.load.ab", "--n", "1,3", "--rounds", "2", "--window", "0.3",
+         "--warmup", "0.1", "--servers", ",".join(servers), "--out", str(tmp_path)],
+        timeout=300,
+    )  # fmt: skip
+    data = json.loads((tmp_path / "ab.json").read_text())
+    assert set(data["summary"]) == {"1", "3"}
+    for n, samples in data["result"]["by_n"].items():
+        for name in servers:
+            assert len(samples[name]) == 2
+            for s in samples[name]:
+                assert s["calls"] > 0 and s["errors"] == 0 and s["us_per_call"] > 0, (n, name)
+    for row in data["summary"].values():
+        for key in ("compiled_vs_echo", "compiled_vs_c_floor", "pure_vs_compiled"):
+            assert row[key] > 0
+    table = (tmp_path / "ab.md").read_text()
+    assert re.search(r"^\| 3 \|( [0-9.]+x? \|){10}$", table, re.MULTILINE), table
+    assert "datetime per call" in table
+    _no_children_left()
+
+
+def test_answer_path_benchmark_reports_every_case() -> None:
+    out = _run(["benchmarks/bench_answer_path.py", "--quick"], timeout=300).stdout
+    for case in ("Heartbeat, cached reply", "Heartbeat, now()", "Heartbeat, new time every call",
+                 "MeterValues x10, date-time unchecked (floor)",
+                 "MeterValues x10, generated check", "MeterValues x10, regex check (before)"):  # fmt: skip
+        assert re.search(
+            rf"^\| {re.escape(case)} \| \d+ \| [0-9.]+x \| \d+ \|", out, re.MULTILINE
+        ), out
+    assert "did not load the compiled modules" not in out
+
+
+@pytest.mark.skipif(
+    shutil.which("valgrind") is None or shutil.which("callgrind_control") is None,
+    reason="valgrind is not installed",
+)
+def test_callgrind_counts_instructions(tmp_path: Path) -> None:
+    out = tmp_path / "cg.md"
+    _run(
+        ["benchmarks/bench_callgrind.py", "--calls", "50", "--warmup", "10", "--servers",
+         "echo-c,echo", "--out", str(out)],
+        timeout=600,
+    )  # fmt: skip
+    rows = json.loads(out.with_suffix(".json").read_text())
+    assert [r["server"] for r in rows] == ["echo-c", "echo"]
+    # a window of 50 round trips holds at least a few thousand instructions each
+    assert all(r["calls"] == 50 and r["ir_per_call"] > 1000 for r in rows)
+    _no_children_left()
+
+
+@pytest.mark.parametrize("per_call", [False, True], ids=["now", "per-call"])
+def test_load_server_answers_with_a_valid_date_time(per_call: bool) -> None:
+    code = (
+        "import asyncio, os\n"
+        "from benchmarks.load.servers import ocppfast_cs as m\n"
+        "s = m.OcppfastServer()\n"
+        "print(m.PER_CALL_TIME, m._now())\n"
+    )
+    env_value = "1" if per_call else ""
+    proc = subprocess.run(
+        [sys.executable, "-c", code], check=False, cwd=ROOT, capture_output=True, text=True,
+        timeout=60, env={**os.environ, "BENCH_PER_CALL_TIME": env_value},
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    flag, stamp = proc.stdout.split()
+    assert flag == str(per_call)
+    from ocppfast.v16 import HeartbeatResponse
+
+    body = msgspec.json.encode({"currentTime": stamp})
+    assert msgspec.json.decode(body, type=HeartbeatResponse).current_time == stamp
+    assert stamp.endswith("+00:00") is per_call  # datetime.isoformat() vs now()'s Z
