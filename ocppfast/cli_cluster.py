@@ -444,8 +444,9 @@ def _demo(args: argparse.Namespace) -> int:
         assert workers.stdout is not None
         ready = 0
         deadline = time.monotonic() + 60
+        lines = _LineReader(workers.stdout.fileno())
         while ready < args.workers:
-            line = _readline(workers.stdout, deadline)
+            line = lines.readline(deadline)
             if not line:
                 print("[demo] the workers did not start", file=sys.stderr)
                 return EXIT_OTHER
@@ -498,17 +499,36 @@ def _demo(args: argparse.Namespace) -> int:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def _readline(stream: Any, deadline: float) -> str:
-    """A line from a child's pipe, or "" at EOF or once ``deadline`` passed."""
-    import select
+class _LineReader:
+    """Lines from a child's pipe with a deadline, read from the file descriptor itself.
 
-    while True:
-        left = deadline - time.monotonic()
-        if left <= 0:
-            return ""
-        ready, _, _ = select.select([stream], [], [], left)
-        if ready:
-            return str(stream.readline())
+    select() on a buffered file object is wrong: one readline() may pull several lines into the
+    object's buffer, and select() then waits on an empty pipe for lines already read (the demo
+    saw "the workers did not start" when two workers said "ready" in one write).
+    """
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+        self.buf = b""
+
+    def readline(self, deadline: float) -> str:
+        """The next line, or "" at EOF or once ``deadline`` passed."""
+        import select
+
+        while b"\n" not in self.buf:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return ""
+            ready, _, _ = select.select([self.fd], [], [], left)
+            if not ready:
+                continue
+            chunk = os.read(self.fd, 65536)
+            if not chunk:  # EOF: what is left, possibly without its newline
+                rest, self.buf = self.buf, b""
+                return rest.decode(errors="replace")
+            self.buf += chunk
+        line, _, self.buf = self.buf.partition(b"\n")
+        return line.decode(errors="replace") + "\n"
 
 
 def _interrupt(*_: object) -> None:
