@@ -81,6 +81,12 @@ cluster-demo: build
 load-cluster: build
 	$(PY) -m benchmarks.cluster
 
+# CPU of one routed call (caller + owner + redis-server) against a local call (~10 s):
+# benchmarks/results/cluster-routed.{json,md}.
+.PHONY: load-cluster-routed
+load-cluster-routed: build
+	$(PY) -m benchmarks.cluster.routed --rounds 15 --calls 300 --out benchmarks/results
+
 # Coverage-guided fuzzing (atheris) of the frame decoder, the engine's receive() and the compat
 # unpack, FUZZ_SECONDS each, on the pure-Python source (what coverage guidance can see). A crash is
 # saved as crash-* in the working directory: move it into tests/fuzz/corpus/<target>/.

@@ -1,6 +1,7 @@
 """User-space instructions per Heartbeat round trip, exact (callgrind): ``make callgrind``.
 
-``python benchmarks/bench_callgrind.py [--calls K] [--warmup W] [--servers a,b] [--out FILE]``
+``python benchmarks/bench_callgrind.py [--calls K] [--warmup W] [--servers a,b] [--out FILE]
+[--keep DIR]``
 
 Each server runs alone under ``valgrind --tool=callgrind --instr-atstart=no``. One client (this
 process, picows, one charger: N=1, OCPP 1.6) boots, makes W warm-up Heartbeat round trips, then
@@ -251,12 +252,19 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--warmup", type=int, default=300)
     p.add_argument("--servers", default=",".join(SERVERS))
     p.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "callgrind.md"))
+    p.add_argument(
+        "--keep",
+        metavar="DIR",
+        help="keep the callgrind dumps in DIR (read them with callgrind_annotate)",
+    )
     args = p.parse_args(argv)
     if shutil.which("valgrind") is None or shutil.which("callgrind_control") is None:
         print("valgrind (callgrind) is not installed: apt-get install valgrind", file=sys.stderr)
         return 2
     rows = []
-    with tempfile.TemporaryDirectory(prefix="ocppfast-cg-") as workdir:
+    with tempfile.TemporaryDirectory(prefix="ocppfast-cg-") as tmp:
+        workdir = args.keep or tmp
+        os.makedirs(workdir, exist_ok=True)
         for name in args.servers.split(","):
             t0 = time.perf_counter()
             row = measure(name, args.warmup, args.calls, workdir)

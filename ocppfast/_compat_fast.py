@@ -6,20 +6,26 @@ One source, two speeds, as ``_engine.py``: compiled by Cython with ``_compat_fas
 
 - :func:`snake_dict` / :func:`snake_list`: mobilityhouse's camelCase -> snake_case conversion of
   every key inside a payload (``camel_to_snake_case``), each key converted once and remembered.
+- :class:`FrameListener`: picows' listener base of ``compat.serve``'s connection class. Compiled,
+  a ``cdef class`` whose ``on_ws_frame`` picows reaches through its vtable; while a ChargePoint's
+  ``start()`` waits on the connection it hands each frame to that ChargePoint's :class:`Sink`
+  with C calls only (start()'s context entered with ``PyContext_Enter``, not ``context.run``).
 - :class:`Sink`: what a compat ChargePoint's ``start()`` hands its connection while it waits for a
-  frame (``ChargePoint._frame_sink``). Frames go to it straight from picows' frame callback
-  (:meth:`Sink.on_frame`); a CALL to a sync ``@on`` handler is answered there by the flat path
-  (:meth:`Sink.route_now`): the same steps as ``ChargePoint._handle_call`` with the fewest calls,
-  and a per-action plan (the handler's wrapped function, whether it takes ``call_unique_id``, the
-  msgspec types validating request and answer) kept while the route and handler stay the same.
-  Anything else takes the ChargePoint's step-by-step or general path, which decides.
+  frame (``ChargePoint._frame_sink``). A CALL to a sync ``@on`` handler is answered there by the
+  flat path (:meth:`Sink.route_now`): the same steps as ``ChargePoint._handle_call`` with the
+  fewest calls, after a per-action :class:`Plan` (the handler's wrapped function and its
+  ``self``, whether it takes ``call_unique_id``, the msgspec types validating request and answer)
+  kept while the route's handler and ``_ocpp_version`` stay the same objects. Anything else
+  takes the ChargePoint's step-by-step or general path, which decides.
 
 The module knows nothing of the ChargePoint class itself: :func:`bind` gives it the
 ``charge_point`` module once, and every switch user code may patch (``validate_payload``,
 ``unpack``, ``camel_to_snake_case``, ``messages._validate_payload``, a dispatch step overridden
-on the class or set on the instance) is read at each frame, as the general path reads it.
-``tests/compat/test_compat_fastpath.py`` runs the same frames through this path and the general
-one and compares wire frames and log lines byte for byte.
+on the class or set on the instance) is checked at each frame, as the general path reads it
+(compiled, a class unchanged since its last look is recognised by CPython's type version tag:
+:func:`_type_tag`). ``tests/compat/test_compat_fastpath.py`` runs the same frames through this
+path and the general one and compares wire frames and log lines byte for byte;
+``tests/test_compat_listener.py`` covers the listener, class patches and plans.
 """
 
 from __future__ import annotations
@@ -29,8 +35,24 @@ import re
 from typing import Any
 
 import msgspec
+import picows
 
-__all__ = ["Sink", "bind", "snake_dict", "snake_key", "snake_list"]
+try:  # compiled: enter start()'s context copy with the C API instead of ``context.run``
+    import cython  # type: ignore[import-untyped]
+    from cython.cimports.cpython.contextvars import (  # type: ignore[import-untyped]
+        PyContext_Enter,
+        PyContext_Exit,
+    )
+    from cython.cimports.cpython.object import (  # type: ignore[import-untyped]
+        PyObject_Call,
+        PyTypeObject,
+    )
+
+    _COMPILED: bool = cython.compiled
+except (ImportError, AttributeError):  # pure (Cython's shadow module raises AttributeError)
+    _COMPILED = False
+
+__all__ = ["FrameListener", "Sink", "bind", "snake_dict", "snake_key", "snake_list"]
 
 # --- camelCase -> snake_case (mobilityhouse's rules, quirks included) ----------------------------
 
@@ -122,6 +144,9 @@ _flat_types: Any = None
 _decode_json: Any = None
 _dumps: Any = None
 _Logger: Any = logging.Logger
+# logging's own methods, whose effect info_off() predicts
+_LOGGER_INFO: Any = logging.Logger.info
+_LOGGER_ENABLED: Any = logging.Logger.isEnabledFor
 _INFO = logging.INFO
 _convert = msgspec.convert
 _encode = msgspec.json.encode
@@ -174,6 +199,68 @@ def bind(cp_module: Any) -> None:
     _dumps = cp_module._dumps
 
 
+def _type_tag(cls: Any) -> int:
+    """Compiled: CPython's attribute-cache version tag of the class ``cls``; 0 pure, or when
+    it has none. A class gets a new tag, never seen before, after any change to it or to a
+    base (setting or deleting an attribute, ``mock.patch.object``, ``__bases__``), so the same
+    nonzero tag means that its attributes are the ones seen with it."""
+    if _COMPILED:
+        return cython.cast(cython.pointer(PyTypeObject), cls).tp_version_tag  # type: ignore[no-any-return]
+    return 0
+
+
+def _json_text(data: bytes) -> bool:
+    """Whether msgspec's JSON bytes ``data`` are ``json.dumps``' text to the byte: ASCII (nothing
+    escaped differently) without DEL (json escapes it, msgspec does not); see the test."""
+    if _COMPILED:
+        for i in range(len(data)):
+            if data[i] >= 127:
+                return False
+        return True
+    return data.isascii() and 127 not in data
+
+
+class Plan:
+    """What the flat path needs to answer CALLs of one action, worked out once per (handler,
+    OCPP version) and kept by :class:`Sink` per action while the route's handler and
+    ``_ocpp_version`` stay the same objects: the function ``@on`` wrapped (``target``, None to
+    call ``handler`` as it is) and its ``self`` (``owner``), whether it takes
+    ``call_unique_id``, and the msgspec types validating request and answer."""
+
+    __slots__ = ("answer", "handler", "owner", "request", "takes_id", "target", "version")
+
+    def __init__(
+        self,
+        handler: Any,
+        version: Any,
+        target: Any,
+        takes_id: bool,
+        request: Any,
+        answer: Any,
+    ) -> None:
+        self.handler = handler
+        self.version = version
+        self.target = target
+        self.owner = handler.__self__ if target is not None else None
+        self.takes_id = takes_id
+        self.request = request
+        self.answer = answer
+
+
+def _plan(handler: Any, action: Any, version: Any) -> Any:
+    """The :class:`Plan` of ``handler`` answering ``action`` in ``version``, or None while the
+    general path has not yet learnt it (a sync ``@on`` handler; types that need no Decimal
+    numbers) or for OCPP 2.1 (its outgoing keys need the schema tables)."""
+    if version == "2.1":
+        return None
+    try:
+        target, takes_id = _inline_handlers[handler.__func__]
+        request, answer = _flat_types[version][action]
+    except (KeyError, TypeError, AttributeError):
+        return None
+    return Plan(handler, version, target, takes_id, request, answer)
+
+
 class Sink:
     """The frame callback of one connection while a compat ChargePoint's ``start()`` waits.
 
@@ -188,6 +275,7 @@ class Sink:
         self.connection = connection
         self.cls = type(cp)
         self.mine = cp.__dict__
+        self.context = context
         self.run = context.run
         self.direct_write = direct_write
         self.route = self.sink  # bound once (context.run takes the callable each frame)
@@ -197,12 +285,21 @@ class Sink:
         self.logger = None
         self.log_dict: dict[str, Any] | None = None
         self.log_cache: dict[int, bool] | None = None
+        self.logger_tag = 0  # logging.Logger's version tag when last seen unpatched (compiled)
+        self.plans: dict[Any, Plan] = {}  # action -> its Plan (see route_now)
+        # the class's version tag when its dispatch steps were last found to be ChargePoint's
+        # (compiled only; see _type_tag)
+        self.cls_tag = 0
+        # the connection's queue of frames for recv() (the same deque throughout)
+        self.frames = getattr(connection, "_frames", None)
+        self.ws: Any = None  # the connection's transport once known to be picows' WSTransport
 
     def info_off(self, logger: Any) -> bool:
         """True when ``logger.info(...)`` would surely log nothing: a plain ``logging.Logger``
-        (``info`` not patched on the instance) whose cached answer for INFO is no. Anything
-        else: False, and ``logger.info`` decides (it checks first, so skipping the call when
-        this says True changes nothing observable)."""
+        (``info`` and ``isEnabledFor`` logging's own, neither patched on the instance nor on
+        the class) whose cached answer for INFO is no. Anything else: False, and
+        ``logger.info`` decides (it checks first, so skipping the call when this says True
+        changes nothing observable)."""
         if logger is not self.logger:
             self.logger = logger
             self.log_dict = self.log_cache = None
@@ -215,6 +312,12 @@ class Sink:
         mine = self.log_dict
         if mine is not None and ("info" in mine or "isEnabledFor" in mine):
             return False
+        tag = self.logger_tag
+        if not tag or _type_tag(_Logger) != tag:
+            # logging.Logger changed (or first look, or pure Python): are these still its own?
+            if _Logger.info is not _LOGGER_INFO or _Logger.isEnabledFor is not _LOGGER_ENABLED:
+                return False
+            self.logger_tag = _type_tag(_Logger)
         return cache.get(_INFO) is False
 
     def __call__(self, message: Any) -> bool:
@@ -225,32 +328,48 @@ class Sink:
         """The connection's ``on_ws_frame`` while this sink is its own (set by ``start()``): a
         complete TEXT frame is routed here; everything else as the connection's class does."""
         conn = self.connection
-        if frame.msg_type == _TEXT and frame.fin and conn._sink is self and not conn._frames:
+        if frame.msg_type == _TEXT and frame.fin and conn._sink is self and not self.frames:
             try:
                 text = frame.get_payload_as_utf8_text()
             except UnicodeDecodeError:
                 conn._deliver(frame.get_payload_as_bytes())  # closes the connection (1007)
                 return
-            if not self.run(self.route, text):
+            if _COMPILED:  # what context.run(self.sink, text) does, without a Python call
+                context = self.context
+                PyContext_Enter(context)
+                try:
+                    routed = self.sink(text)
+                finally:
+                    PyContext_Exit(context)
+            else:
+                routed = self.run(self.route, text)
+            if not routed:
                 conn._hand_over(text)
             return
-        type(conn).on_ws_frame(conn, transport, frame)
+        conn._on_frame(transport, frame)
 
     def sink(self, message: Any) -> bool:
         cp = self.cp
         cls = self.cls
         mine = self.mine
         if (
-            cp._connection is not self.connection
-            or type(cp) is not cls
-            or cls.route_message is not _ROUTE_MESSAGE
-            or cls._handle_call is not _HANDLE_CALL
-            or cls._send is not _SEND
+            type(cp) is not cls
+            or cp._connection is not self.connection
             or "route_message" in mine
             or "_handle_call" in mine
             or "_send" in mine
         ):
             return False
+        tag = self.cls_tag
+        if not tag or _type_tag(cls) != tag:
+            # the class changed (or this is its first frame, or this is pure Python): look
+            if (
+                cls.route_message is not _ROUTE_MESSAGE
+                or cls._handle_call is not _HANDLE_CALL
+                or cls._send is not _SEND
+            ):
+                return False
+            self.cls_tag = _type_tag(cls)  # the lookups above gave it one
         logger = cp.logger
         if not self.info_off(logger):
             logger.info("%s: receive message %s", cp.id, message)
@@ -281,7 +400,17 @@ class Sink:
         closed = conn._closed
         if closed is not None:
             raise closed
-        conn.transport.send(_TEXT, text.encode() if data is None else data)
+        if data is None:
+            data = text.encode()
+        ws = self.ws
+        if ws is None:
+            transport = conn.transport
+            if not isinstance(transport, picows.WSTransport):
+                transport.send(_TEXT, data)
+                return
+            # picows' own transport (set once, when the connection opened): a C call compiled
+            ws = self.ws = transport
+        ws.send(_TEXT, data)
 
     def route_now(self, message: Any) -> Any:
         """``cp.route_message(message)`` with :meth:`write` as ``_send`` and no coroutine, for a
@@ -314,9 +443,16 @@ class Sink:
         try:
             handlers = cp.route_map[action]
             handler = handlers["_on_action"]
-            target, takes_id = _inline_handlers[handler.__func__]
         except (KeyError, TypeError, AttributeError):
             return cp._call_now(unique_id, action, payload, self.write_py)
+        # the plan of this action, while its handler and the version are the same objects
+        plan = self.plans.get(action) if type(action) is str else None
+        if plan is None or plan.handler is not handler or plan.version is not version:
+            plan = _plan(handler, action, version)
+            if plan is None:
+                return cp._call_now(unique_id, action, payload, self.write_py)
+            if len(self.plans) < CACHE_LIMIT:
+                self.plans[action] = plan
         skip = handlers.get("_skip_schema_validation", False)
         if (
             skip
@@ -324,13 +460,12 @@ class Sink:
             or _cp_names.get("validate_payload") is not _VALIDATE_PAYLOAD
             or _messages_names.get("_validate_payload") is not _VALIDATE_NOW
             or _cp_names.get("camel_to_snake_case") is not _CAMEL_TO_SNAKE
-            or version == "2.1"
         ):
             return cp._call_now(unique_id, action, payload, self.write_py)
-        try:
-            request, answer = _flat_types[version][action]
-        except (KeyError, TypeError):
-            return cp._call_now(unique_id, action, payload, self.write_py)
+        request = plan.request
+        answer = plan.answer
+        target = plan.target
+        takes_id = plan.takes_id
         # The same payload as the last one of this type that passed (``{}``, the same
         # StatusNotification) needs no second look: values of exactly str / int only, so that
         # equal means equally valid.
@@ -347,9 +482,11 @@ class Sink:
             try:
                 if target is not None:  # the function @on wrapped, called as its wrapper does
                     if takes_id:
-                        response = target(handler.__self__, **kwargs, call_unique_id=unique_id)
+                        response = target(plan.owner, **kwargs, call_unique_id=unique_id)
+                    elif _COMPILED:  # kwargs is ours: no copy
+                        response = PyObject_Call(target, (plan.owner,), kwargs)
                     else:
-                        response = target(handler.__self__, **kwargs)
+                        response = target(plan.owner, **kwargs)
                 elif takes_id:
                     response = handler(**kwargs, call_unique_id=unique_id)
                 else:
@@ -411,14 +548,13 @@ class Sink:
             reply = [3, unique_id, out]
             data = None
             if flat:
-                # msgspec's bytes when they are json.dumps' text exactly: ASCII (nothing escaped
-                # differently) without DEL (json escapes it, msgspec does not); see the test
+                # msgspec's bytes when they are json.dumps' text exactly
                 try:
                     data = _encode(reply)
                 except Exception:  # noqa: BLE001 - json.dumps decides, below
                     data = None
                 else:
-                    if not data.isascii() or 127 in data:
+                    if not _json_text(data):
                         data = None
             if data is not None:
                 self.write(None, data)
@@ -433,3 +569,40 @@ class Sink:
             cp.logger.exception("Error while handling request '%s'", msg)
             self.write(_call_error_json(msg, error))
             return None
+
+
+class FrameListener(picows.WSListener):
+    """picows' listener base of ``ocppfast.compat.serve.WebSocketConnection``.
+
+    While a compat ChargePoint's ``start()`` waits for frames on the connection it sets
+    ``frame_sink`` (:meth:`bind_sink`), and :meth:`on_ws_frame` gives each frame to that
+    :class:`Sink`; otherwise to the connection's ``_on_frame``. Compiled, this is a ``cdef
+    class`` subclassing picows' ``WSListener`` (see ``_compat_fast_c.pxd``): picows reaches
+    :meth:`on_ws_frame` through its vtable and the sink's ``on_frame`` is a C call, with no
+    Python-level call per frame (a Python subclass that does not override ``on_ws_frame`` keeps
+    that path). Pure, :meth:`bind_sink` puts the sink's bound ``on_frame`` in the instance
+    dictionary, where picows finds it first.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.frame_sink: Any = None
+
+    def bind_sink(self, sink: Any) -> None:
+        """Give frames to ``sink`` (a :class:`Sink`) from now on; ``None``: stop."""
+        self.frame_sink = sink
+        if not _COMPILED:
+            if sink is None:
+                self.__dict__.pop("on_ws_frame", None)
+            else:
+                self.__dict__["on_ws_frame"] = sink.on_frame
+
+    def on_ws_frame(self, transport: Any, frame: Any) -> None:
+        sink = self.frame_sink
+        if sink is not None:
+            sink.on_frame(transport, frame)
+        else:
+            self._on_frame(transport, frame)
+
+    def _on_frame(self, transport: Any, frame: Any) -> None:  # pragma: no cover - overridden
+        raise NotImplementedError

@@ -26,20 +26,34 @@ from __future__ import annotations
 
 import time
 
-__all__ = ["Pattern", "is_rfc3339", "now", "reset", "search"]
+try:  # True when this module runs compiled (cython.compiled is a C constant there)
+    import cython  # type: ignore[import-untyped]
+
+    _COMPILED: bool = cython.compiled
+except ImportError:  # pragma: no cover - Cython is not needed to run the pure module
+    _COMPILED = False
+
+if _COMPILED:  # the str's storage, for the compiled scan (see is_rfc3339)
+    from cython.cimports.cpython.unicode import (  # type: ignore[import-untyped]
+        PyUnicode_1BYTE_DATA,
+        PyUnicode_KIND,
+    )
+
+__all__ = ["Pattern", "is_rfc3339", "last_stamp", "now", "reset", "search"]
 
 _time = time.time  # a plain module global even when compiled: tests replace it
 _gmtime = time.gmtime
 _strftime = time.strftime
 _last_ms = -1
 _last = ""
+_last_bytes = b""
 _second = -1
 _prefix = ""
 
 
 def now() -> str:
     """The current UTC time as ``YYYY-MM-DDTHH:MM:SS.mmmZ`` (RFC 3339, millisecond precision)."""
-    global _last_ms, _last, _second, _prefix
+    global _last_ms, _last, _last_bytes, _second, _prefix
     t = _time()
     ms = int(t * 1000)
     if ms == _last_ms:
@@ -50,26 +64,34 @@ def now() -> str:
         _prefix = _strftime("%Y-%m-%dT%H:%M:%S.", _gmtime(second))
     _last_ms = ms
     _last = f"{_prefix}{ms % 1000:03d}Z"
+    _last_bytes = _last.encode("ascii")
     return _last
+
+
+def last_stamp() -> bytes:
+    """The last string :func:`now` returned, ASCII-encoded (``b""`` before the first call or
+    after :func:`reset`): always a valid RFC 3339 date-time of the same 24-character shape."""
+    return _last_bytes
 
 
 def reset() -> None:
     """Forget the cached time (the next :func:`now` formats afresh)."""
-    global _last_ms, _second
+    global _last_ms, _second, _last_bytes
     _last_ms = -1
     _second = -1
+    _last_bytes = b""
 
 
-def _digit(value: str, i: int) -> int:
-    """The ASCII digit at ``value[i]`` (0-9), or -1 for anything else."""
-    c = ord(value[i]) - 48
+def _digit(s: bytes, i: int) -> int:
+    """The ASCII digit at ``s[i]`` (0-9), or -1 for anything else."""
+    c = s[i] - 48
     return c if 0 <= c <= 9 else -1
 
 
-def _two(value: str, i: int) -> int:
-    """Two ASCII digits at ``value[i:i + 2]`` as a number, or -1."""
-    a = _digit(value, i)
-    b = _digit(value, i + 1)
+def _two(s: bytes, i: int) -> int:
+    """Two ASCII digits at ``s[i:i + 2]`` as a number, or -1."""
+    a = _digit(s, i)
+    b = _digit(s, i + 1)
     if a < 0 or b < 0:
         return -1
     return a * 10 + b
@@ -80,14 +102,27 @@ def is_rfc3339(value: str) -> bool:
     n = len(value)
     if n < 20:  # YYYY-MM-DDTHH:MM:SSZ
         return False
-    hi = _two(value, 0)
-    lo = _two(value, 2)
+    # The scan reads code units as integers: compiled, the str's own one-byte storage (a str
+    # with a character above U+00FF has none, and cannot match); pure, its ASCII encoding.
+    if _COMPILED:
+        if PyUnicode_KIND(value) != 1:
+            return False
+        return _scan(PyUnicode_1BYTE_DATA(value), n)
+    if not value.isascii():
+        return False
+    return _scan(value.encode("ascii"), n)
+
+
+def _scan(s: bytes, n: int) -> bool:
+    """:func:`is_rfc3339` over ``n`` code units ``s[0]`` .. ``s[n - 1]`` (``n`` >= 20)."""
+    hi = _two(s, 0)
+    lo = _two(s, 2)
     if hi < 0 or lo < 0 or (hi == 0 and lo == 0):
         return False
-    if value[4] != "-" or value[7] != "-":
+    if s[4] != 45 or s[7] != 45:  # '-'
         return False
-    month = _two(value, 5)
-    day = _two(value, 8)
+    month = _two(s, 5)
+    day = _two(s, 8)
     if month < 1 or month > 12 or day < 1:
         return False
     if month == 2:
@@ -102,33 +137,33 @@ def is_rfc3339(value: str) -> bool:
         # Gregorian leap year: lo % 4 == 0 and lo != 0, or lo == 0 and hi % 4 == 0.
         if lo % 4 != 0 or (lo == 0 and hi % 4 != 0):
             return False
-    c = value[10]
-    if c != "T" and c != "t":
+    c = s[10]
+    if c != 84 and c != 116:  # 'T' 't'
         return False
-    hour = _two(value, 11)
-    minute = _two(value, 14)
-    second = _two(value, 17)
-    if value[13] != ":" or value[16] != ":":
+    hour = _two(s, 11)
+    minute = _two(s, 14)
+    second = _two(s, 17)
+    if s[13] != 58 or s[16] != 58:  # ':'
         return False
     if hour < 0 or hour > 23 or minute < 0 or minute > 59 or second < 0 or second > 59:
         return False
     i = 19
-    if value[i] == ".":
+    if s[i] == 46:  # '.'
         i += 1
         start = i
-        while i < n and _digit(value, i) >= 0:
+        while i < n and _digit(s, i) >= 0:
             i += 1
         if i == start or i == n:
             return False
-    c = value[i]
-    if c == "Z" or c == "z":
+    c = s[i]
+    if c == 90 or c == 122:  # 'Z' 'z'
         return i + 1 == n
-    if c != "+" and c != "-":
+    if c != 43 and c != 45:  # '+' '-'
         return False
-    if i + 6 != n or value[i + 3] != ":":
+    if i + 6 != n or s[i + 3] != 58:
         return False
-    hour = _two(value, i + 1)
-    minute = _two(value, i + 4)
+    hour = _two(s, i + 1)
+    minute = _two(s, i + 4)
     return 0 <= hour <= 23 and 0 <= minute <= 59
 
 

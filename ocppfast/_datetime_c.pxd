@@ -5,20 +5,29 @@ cimport cython
 cdef object _gmtime, _strftime
 cdef long long _last_ms, _second
 cdef str _last, _prefix
+cdef bytes _last_bytes
 
 @cython.locals(t=double, ms=cython.longlong, second=cython.longlong)
 cpdef str now()
 cpdef reset()
+cpdef bytes last_stamp()
 
+cdef bint _COMPILED
+
+# _scan reads nothing past s[n - 1] (every index is checked against n first): the code units
+# of the str's one-byte storage, as C integers.
 @cython.locals(c=long)
-cdef long _digit(str value, Py_ssize_t i) noexcept
+cdef inline long _digit(const unsigned char* s, Py_ssize_t i) noexcept
 
 @cython.locals(a=long, b=long)
-cdef long _two(str value, Py_ssize_t i) noexcept
+cdef inline long _two(const unsigned char* s, Py_ssize_t i) noexcept
 
-@cython.locals(n=Py_ssize_t, i=Py_ssize_t, start=Py_ssize_t, hi=long, lo=long, month=long,
-               day=long, last=long, hour=long, minute=long, second=long, c=Py_UCS4)
+@cython.locals(n=Py_ssize_t)
 cpdef bint is_rfc3339(str value)
+
+@cython.locals(i=Py_ssize_t, start=Py_ssize_t, hi=long, lo=long, month=long, day=long, last=long,
+               hour=long, minute=long, second=long, c=long)
+cdef bint _scan(const unsigned char* s, Py_ssize_t n) noexcept
 
 cpdef object search(str value)
 

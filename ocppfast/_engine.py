@@ -22,7 +22,7 @@ from typing import Any
 import msgspec
 import picows
 
-from . import wire
+from . import clock, wire
 from .errors import (
     CallResultError,
     CallTimeoutError,
@@ -62,6 +62,13 @@ try:  # True when this module runs compiled (cython.compiled is a C constant the
     _COMPILED: bool = cython.compiled
 except ImportError:  # pragma: no cover - Cython is not needed to run the pure module
     _COMPILED = False
+
+if _COMPILED:  # C functions for the compiled build only (see _cut, _result_frame)
+    from cython.cimports.cpython.bytes import (  # type: ignore[import-untyped]
+        PyBytes_AS_STRING,
+        PyBytes_FromStringAndSize,
+    )
+    from cython.cimports.libc.string import memcmp, memcpy  # type: ignore[import-untyped]
 
 TEXT = 1  # picows WSMsgType.TEXT; a constant so the .py does not import what the .pxd cimports
 _CLOSE_FRAME = 8  # picows WSMsgType.CLOSE
@@ -103,7 +110,107 @@ _Raw = msgspec.Raw
 # the bytes, and many answers repeat exactly (empty responses; a Heartbeat's time within the same
 # second), so a repeat costs one bytes comparison instead of a decode with its RFC 3339 patterns.
 _last_valid: dict[Any, bytes] = {}
+# Per response type, the last answer that passed the check and the ocppfast.now() stamp current
+# when it did (see _restamped).
+_last_answer: dict[Any, tuple[bytes, bytes]] = {}
+_last_stamp = clock.last_stamp
 _monotonic = time.monotonic
+# RFC 6455 section 5.2 header of an unmasked, final TEXT frame with a payload under 126 bytes:
+# replies coalesced into one write (see Engine._flush) are framed here, not by picows.
+_SMALL_HEADERS = [bytes((0x81, n)) for n in range(126)]
+
+
+def _text_header(n: int) -> bytes:
+    """The header of a server's (unmasked) final TEXT frame of ``n`` payload bytes."""
+    if n < 126:
+        return _SMALL_HEADERS[n]
+    if n < 65536:
+        return b"\x81\x7e" + n.to_bytes(2, "big")
+    return b"\x81\x7f" + n.to_bytes(8, "big")
+
+
+def _cut(data: bytes, start: Any, end: Any) -> bytes:
+    """``data[start:end]``; compiled, a copy of the bytes in between, without the slice object
+    and the boxed indices a slice of a Python object takes (~500 instructions)."""
+    if _COMPILED:
+        return cython.cast(cython.p_char, data)[start:end]  # type: ignore[no-any-return]
+    return data[start:end]
+
+
+def _result_frame(id_json: bytes, payload: bytes) -> bytes:
+    """``[3,<id_json>,<payload>]``: the same bytes as encoding the CALLRESULT array, from bytes
+    at hand; compiled, copied into one new bytes object (``bytes.join`` would take a tuple and
+    a buffer export of each part)."""
+    if _COMPILED:
+        n_id = len(id_json)
+        n_payload = len(payload)
+        frame = PyBytes_FromStringAndSize(cython.NULL, n_id + n_payload + 5)
+        out = PyBytes_AS_STRING(frame)
+        out[0] = 91  # [
+        out[1] = 51  # 3
+        out[2] = 44  # ,
+        memcpy(out + 3, cython.cast(cython.p_char, id_json), n_id)
+        out[3 + n_id] = 44  # ,
+        memcpy(out + 4 + n_id, cython.cast(cython.p_char, payload), n_payload)
+        out[4 + n_id + n_payload] = 93  # ]
+        return frame  # type: ignore[no-any-return]
+    return b"".join((b"[3,", id_json, b",", payload, b"]"))
+
+
+def _same(data: bytes, start: Any, end: Any, key: bytes) -> bool:
+    """``data[start:end] == key``; compiled, compared in place."""
+    if _COMPILED:
+        n = end - start
+        if n != len(key):
+            return False
+        same: bool = (
+            memcmp(cython.cast(cython.p_char, data) + start, cython.cast(cython.p_char, key), n)
+            == 0
+        )
+        return same
+    return data[start:end] == key
+
+
+# The last CALL tail made by _call_tail: [action name, its Raw payload, the tail's bytes].
+_last_tail: list[Any] = [None, None, b""]
+
+
+def _call_tail(action_name: str, payload: Any) -> bytes:
+    """``","<action>",<payload>]``: the end of a CALL frame, the same for every station of a
+    fan-out (its Raw payload is one object); kept for the last one asked for."""
+    last = _last_tail
+    if last[1] is payload and last[0] == action_name:
+        return last[2]  # type: ignore[no-any-return]
+    tail = b'",' + _encode(action_name) + b"," + bytes(payload) + b"]"
+    last[0] = action_name
+    last[1] = payload
+    last[2] = tail
+    return tail
+
+
+def _restamped(checked: bytes, old: bytes, payload: bytes, new: bytes) -> bool:
+    """Whether ``payload`` is ``checked`` (an answer that passed its check) with every
+    occurrence of ``old`` replaced by ``new``, two different ``ocppfast.now()`` stamps: then it
+    passes the check too, and a handler answering with ``now()`` per call is not re-checked.
+
+    Sound for the generated types, whose string constraints are lengths, enums and the RFC 3339
+    pattern (no other pattern): a stamp has no quote or backslash, so each occurrence lies
+    inside one string; both stamps have the same length and are valid date-times; a date-time
+    that merely contains a stamp, or an enum value that does, cannot be valid to begin with.
+    """
+    return (
+        len(old) == 24  # a now() stamp (b"" before the first call: nothing to replace)
+        and old != new
+        and len(new) == 24
+        and len(payload) == len(checked)
+        and checked.replace(old, new) == payload
+    )
+
+
+def _id_of(id_json: bytes) -> str:
+    """The unique id of a compact CALL from its JSON string (printable ASCII, no escapes: see
+    Engine._fast_call), made only where it is needed (an error, an async handler)."""
+    return id_json[1:-1].decode("ascii")
 
 
 class Sweeper:
@@ -157,11 +264,14 @@ class _Flow:
         "backlog",
         "close_timeout",
         "closing",
+        "coalesce",
         "fragmenting",
         "hook_tasks",
         "id_counter",
         "id_factory",
         "id_prefix",
+        "last_action",
+        "last_action_key",
         "max_bad_messages",
         "max_frames",
         "max_write_buffer",
@@ -182,6 +292,7 @@ class _Flow:
         self.write_timeout = write_timeout
         self.close_timeout = close_timeout
         self.closing = False
+        self.coalesce = False  # server side of a picows transport: one write per read
         self.fragmenting = False
         self.write_paused = False
         self.backlog: deque[Any] | None = None
@@ -195,6 +306,8 @@ class _Flow:
         self.id_factory: Any = None
         self.id_prefix = os.urandom(6).hex()  # unique across reconnects of this identity
         self.id_counter = 0
+        self.last_action = ""  # the action of the last compact CALL (see Engine._fast_call)
+        self.last_action_key = b""
         self.small_reads = False  # SO_RCVBUF lowered (a peer that sent more than it is served)
         self.observer_failed = False  # an observer method raised (logged once per connection)
         self.max_bad_messages = 10
@@ -251,6 +364,8 @@ class Engine:
         self._bad_messages = 0
         self._transport: Any = None
         self._ws: Any = None  # the same transport when it is picows' (a direct C call compiled)
+        # Frames written while a read's frames are handled, sent in one write at its end.
+        self._out: list[bytes] | None = None
         self._closed = False
         self.rx_count = 0  # frames received; the keepalive sweep reads it
         # Abuse limits (see feed() and pause_writing()). OCPP-J allows one outstanding CALL per
@@ -281,7 +396,11 @@ class Engine:
         self._transport = transport
         self._ws = transport if isinstance(transport, picows.WSTransport) else None
         self._closed = False
+        self._out = None
         flow = self._flow
+        # A client masks every frame with a fresh key (RFC 6455 section 5.3): picows frames
+        # those one by one; a server's frames are coalesced (see _flush).
+        flow.coalesce = self._ws is not None and not self._ws.is_client_side
         flow.closing = flow.fragmenting = flow.write_paused = False
         flow.backlog = None
         self._hold = False
@@ -303,25 +422,48 @@ class Engine:
         return len(self._queue) if self._queue is not None else 0
 
     def feed(self, transport: Any, frame: Any) -> None:
-        """picows ``on_ws_frame``: complete TEXT frames go straight in; others to the listener.
+        """picows ``on_ws_frame``: complete TEXT frames go straight in; others to the listener
+        (see :meth:`_feed`)."""
+        self._feed(transport, frame)
+
+    def _feed(self, transport: Any, frame: Any) -> None:
+        """:meth:`feed` without Cython's check for a Python override (a cpdef method of a
+        class with Python subclasses looks itself up on every call).
 
         Fairness: picows hands over every frame of one read at once. After
         ``max_frames_per_tick`` frames of the same read, the rest waits in a backlog, reading from
         this peer pauses, and the backlog is worked off ``max_frames_per_tick`` frames per event
         loop iteration, so one peer cannot hold the loop while the others wait.
+
+        One write per read: while a read's frames are handled (picows marks the last one with
+        ``last_in_buffer``), the frames written in answer are collected and go out together
+        after the last one (:meth:`_flush`), in order; a read of one frame writes directly.
+        Closing flushes them before the Close frame. One exception: when picows finds a
+        WebSocket protocol violation further on in the same read, it sends its Close itself
+        before handing over the frame before it, and the answers of that read are not sent
+        (RFC 6455 section 7.1.7: the connection is failed; without coalescing the answers
+        handed over before the violation was parsed went out).
         """
         self.rx_count += 1
         # A literal, not TEXT: compiled, a module global would box picows' C enum per frame.
         if frame.msg_type == 1 and frame.fin and not self._hold:
             self._chunk_frames += 1
-            self._receive(frame.get_payload_as_bytes())
             if frame.last_in_buffer:
+                self._receive(frame.get_payload_as_bytes())
                 self._chunk_frames = 0
                 self._unanswered = self._flow.async_calls
-            elif self._chunk_frames >= self._flow.max_frames and not self._hold:
+                if self._out is not None:
+                    self._flush()
+                return
+            if self._out is None and self._flow.coalesce:
+                self._out = []
+            self._receive(frame.get_payload_as_bytes())
+            if self._chunk_frames >= self._flow.max_frames and not self._hold:
                 self._start_backlog()
         else:
             self._feed_slow(frame)
+            if frame.last_in_buffer and self._out is not None:
+                self._flush()
 
     def _feed_slow(self, frame: Any) -> None:
         msg_type = frame.msg_type
@@ -416,6 +558,15 @@ class Engine:
         backlog = self._flow.backlog
         if self._flow.closing or self._flow.write_paused or backlog is None:
             return
+        if self._out is None and self._flow.coalesce:
+            self._out = []  # this turn's answers go out in one write
+        try:
+            self._drain_turn(backlog)
+        finally:
+            if self._out is not None:
+                self._flush()
+
+    def _drain_turn(self, backlog: Any) -> None:
         budget = self._flow.max_frames
         while backlog and budget > 0:
             budget -= 1
@@ -491,14 +642,36 @@ class Engine:
 
     def _write(self, data: bytes) -> None:
         if not self._closed:
-            if self._ws is not None:
+            if self._out is not None:
+                self._out.append(data)  # sent with the others of this read (_flush)
+            elif self._ws is not None:
                 self._ws.send(TEXT, data)
             else:
                 self._transport.send(TEXT, data)
             if self.observer is not None:
                 self._observe_frame(data, True)
-            if self._hold:
+            if self._hold and self._out is None:
                 self._check_write_buffer()
+
+    def _flush(self) -> None:
+        """Send the frames collected while a read was handled, in one write (one syscall):
+        picows' ``send`` writes each frame on its own, so more than one are framed here
+        (server side: unmasked, RFC 6455 section 5.1) and joined."""
+        out = self._out
+        self._out = None
+        if not out or self._closed:
+            return
+        ws = self._ws
+        if len(out) == 1:
+            ws.send(TEXT, out[0])
+        elif not (ws.is_close_frame_sent or ws.is_disconnected):
+            parts = []
+            for data in out:
+                parts.append(_text_header(len(data)))
+                parts.append(data)
+            ws.underlying_transport.write(b"".join(parts))
+        if self._hold:
+            self._check_write_buffer()
 
     # --- observer (CONTRACT section 1) ---------------------------------------------------
 
@@ -605,6 +778,8 @@ class Engine:
             self._timer("close", self._flow.close_timeout, self._close_timed_out)
 
     def _begin_closing(self) -> None:
+        if self._out is not None:
+            self._flush()  # what was answered before the decision goes out before the Close
         self._flow.closing = True
         self._hold = True
         self._chunk_frames = 0
@@ -650,6 +825,8 @@ class Engine:
         self._disconnect(False)
 
     def _disconnect(self, graceful: bool) -> None:
+        if self._out is not None:
+            self._flush()
         self._cancel_timer("close")
         try:
             self._transport.disconnect(graceful)
@@ -683,15 +860,15 @@ class Engine:
         for entry in pending.values():
             if observed:
                 self._call_out(entry[2], entry[5], "closed")
-            fut = entry[0]
-            if not fut.done():
-                fut.set_exception(ConnectionClosedError(f"connection to {self.identity!r} closed"))
+            _resolve(
+                entry, 6, ConnectionClosedError(f"connection to {self.identity!r} closed"), True
+            )
         for entry in queue or ():
             if observed:
                 self._call_out(entry[2], entry[6], "closed")
-            fut = entry[0]
-            if not fut.done():
-                fut.set_exception(ConnectionClosedError(f"connection to {self.identity!r} closed"))
+            _resolve(
+                entry, 7, ConnectionClosedError(f"connection to {self.identity!r} closed"), True
+            )
 
     # --- incoming ----------------------------------------------------------------------
 
@@ -751,8 +928,7 @@ class Engine:
                 self._complete(exc.unique_id)
                 if self.observer is not None:
                     self._call_out(entry[2], entry[5], exc.error.code)
-                if not entry[0].done():
-                    entry[0].set_exception(exc.error)
+                _resolve(entry, 6, exc.error, True)
         self._bad_messages += 1
         limit = self._flow.max_bad_messages
         if limit and self._bad_messages >= limit:
@@ -820,7 +996,7 @@ class Engine:
 
     def _invoke(
         self,
-        unique_id: str,
+        unique_id: str | None,
         action: Any,
         handler: Any,
         shared: bool,
@@ -828,8 +1004,8 @@ class Engine:
         is_send: bool,
         id_json: bytes | None,
     ) -> None:
-        """Call the handler with the decoded request and answer (sync), or start its task."""
-        action_name = action.name
+        """Call the handler with the decoded request and answer (sync), or start its task.
+        ``unique_id`` is None when ``id_json`` holds it (the fast path)."""
         try:
             if shared:
                 result = handler(self, request)
@@ -837,16 +1013,22 @@ class Engine:
                 result = handler(request)
         except OCPPError as exc:
             if not is_send:
-                self._reply_error(unique_id, exc, action_name)
+                if unique_id is None:
+                    unique_id = _id_of(id_json)  # type: ignore[arg-type]
+                self._reply_error(unique_id, exc, action.name)
             return
         except Exception:
-            log.exception("%s: handler for %s failed", self.identity, action_name)
+            log.exception("%s: handler for %s failed", self.identity, action.name)
             if not is_send:
+                if unique_id is None:
+                    unique_id = _id_of(id_json)  # type: ignore[arg-type]
                 self._reply_error(
-                    unique_id, InternalError("An internal error occurred"), action_name
+                    unique_id, InternalError("An internal error occurred"), action.name
                 )
             return
         if type(result) is not action.response and hasattr(result, "__await__"):
+            if unique_id is None:
+                unique_id = _id_of(id_json)  # type: ignore[arg-type]
             task = self._loop.create_task(
                 _finish_async(self, result, unique_id, action, request, is_send)
             )
@@ -859,7 +1041,7 @@ class Engine:
             tasks.add(task)
             task.add_done_callback(self._task_done)
         elif not is_send:
-            self._reply(unique_id, action, request, result, id_json)
+            self._answer(unique_id, action, request, result, id_json)
 
     def _fast_call(self, data: bytes) -> bool:
         """The compiled build's path for a compact CALL ``[2,"<id>","<Action>",{...}]``, read by
@@ -908,7 +1090,15 @@ class Engine:
             return False
         if not self.validate_incoming:
             return False
-        action_name = data[start:i].decode("ascii")
+        # A station sends the same few actions over and over: the last action's name is kept
+        # (a str whose hash is already computed), so a repeat costs one compare of its bytes.
+        flow = self._flow
+        if _same(data, start, i, flow.last_action_key):
+            action_name = flow.last_action
+        else:
+            action_name = data[start:i].decode("ascii")
+            flow.last_action_key = action_name.encode("ascii")
+            flow.last_action = action_name
         action = self.actions.get(action_name)
         if action is None:
             return False
@@ -922,19 +1112,19 @@ class Engine:
                 return False
             shared = True
         try:
-            request = action.request_decoder.decode(data[i + 2 : n - 1])
+            request = action.request_decoder.decode(_cut(data, i + 2, n - 1))
         except (ValueError, RecursionError):
             return False  # the general path words the error
         self._bad_messages = 0
         self._unanswered += 1
         self._invoke(
-            data[4:id_end].decode("ascii"),
+            None,  # the id's str is made only if needed (_id_of)
             action,
             handler,
             shared,
             request,
             False,
-            data[3 : id_end + 1],
+            _cut(data, 3, id_end + 1),
         )
         return True
 
@@ -955,11 +1145,20 @@ class Engine:
     def _reply(
         self, unique_id: str, action: Any, request: Any, result: Any, id_json: bytes | None
     ) -> None:
+        """Answer a CALL with ``result`` (see :meth:`_answer`; this one is for async handlers)."""
+        self._answer(unique_id, action, request, result, id_json)
+
+    def _answer(
+        self, unique_id: str | None, action: Any, request: Any, result: Any, id_json: bytes | None
+    ) -> None:
+        """Answer a CALL; ``unique_id`` is None when ``id_json`` holds it (the fast path)."""
         response_type = action.response
         if type(result) is not response_type:
             try:
                 result = self._coerce_response(action, result)  # validated by the conversion
             except OCPPError as exc:
+                if unique_id is None:
+                    unique_id = _id_of(id_json)  # type: ignore[arg-type]
                 self._reply_error(unique_id, exc, action.name)
                 return
             payload = _encode(result)
@@ -968,9 +1167,12 @@ class Engine:
             # validate on encode); the checked bytes then go into the frame as they are.
             payload = _encode(result)
             try:
-                if _last_valid.get(response_type) != payload:
-                    action.response_decoder.decode(payload)
-                    _last_valid[response_type] = payload
+                last = _last_answer.get(response_type)
+                if last is None or last[0] != payload:
+                    stamp = _last_stamp()
+                    if last is None or not _restamped(last[0], last[1], payload, stamp):
+                        action.response_decoder.decode(payload)
+                    _last_answer[response_type] = (payload, stamp)
             except (ValueError, RecursionError) as exc:
                 log.error(
                     "%s: handler for %s returned an invalid response: %s",
@@ -978,17 +1180,22 @@ class Engine:
                     action.name,
                     payload_error(exc).description,
                 )
+                if unique_id is None:
+                    unique_id = _id_of(id_json)  # type: ignore[arg-type]
                 self._reply_error(
                     unique_id, InternalError("An internal error occurred"), action.name
                 )
                 return
         else:
             payload = _encode(result)
-        # [3,"<id>",<payload>] joined from bytes at hand: the same bytes as encoding the array,
-        # without a msgspec.Raw, a tuple and a call into the wire module.
+        # [3,"<id>",<payload>] from bytes at hand, without a msgspec.Raw, a tuple and a call
+        # into the wire module.
         if id_json is None:
             id_json = _encode(unique_id)
-        self._write(b"".join((b"[3,", id_json, b",", payload, b"]")))
+        if _COMPILED:
+            self._write(_result_frame(id_json, payload))
+        else:  # pure, a call of _result_frame would cost more than it saves
+            self._write(b"".join((b"[3,", id_json, b",", payload, b"]")))
         if self.observer is not None:
             self._observe_call_in(action.name, "result")
         if (
@@ -1049,7 +1256,6 @@ class Engine:
             log.warning("%s: CALLRESULT for unknown id %r dropped", self.identity, unique_id)
             return
         self._complete(unique_id)
-        fut = entry[0]
         action = entry[1]
         try:
             if self.validate_incoming and action is not None:
@@ -1072,13 +1278,11 @@ class Engine:
                 )
             if self.observer is not None:
                 self._call_out(entry[2], entry[5], err.code)
-            if not fut.done():
-                fut.set_exception(err)
+            _resolve(entry, 6, err, True)
             return
         if self.observer is not None:
             self._call_out(entry[2], entry[5], "result")
-        if not fut.done():
-            fut.set_result(result)
+        _resolve(entry, 6, result, False)
 
     def _on_error(self, frame: Any, result_error: bool) -> None:
         unique_id = frame.unique_id
@@ -1098,7 +1302,6 @@ class Engine:
         if result_error:
             log.warning("%s: CALLRESULTERROR for pending id %r", self.identity, unique_id)
         self._complete(unique_id)
-        fut = entry[0]
         err = from_call_error(frame.error_code, frame.error_description, frame.error_details)
         if result_error:
             err = CallResultError(err)
@@ -1113,8 +1316,7 @@ class Engine:
             )
         if self.observer is not None:
             self._call_out(entry[2], entry[5], err.code)
-        if not fut.done():
-            fut.set_exception(err)
+        _resolve(entry, 6, err, True)
 
     # --- outgoing ----------------------------------------------------------------------
 
@@ -1136,8 +1338,23 @@ class Engine:
         with ``done()``, ``set_result(value)`` and ``set_exception(exc)`` (a :class:`CallGroup`
         slot gathers many calls without a Future each). A payload that fails its schema raises
         here; everything later (answer, CallError, timeout, closing) goes to ``fut``."""
+        self._call(fut, -1, action_name, payload, timeout)
+
+    def call_group(
+        self, group: CallGroup, index: Any, action_name: str, payload: Any, timeout: Any
+    ) -> None:
+        """:meth:`call_into` for call ``index`` of ``group`` (a fan-out): the outcome goes into
+        ``group.results[index]`` with no slot object per call (the index rides in the pending
+        entry), so a fan-out to many stations allocates one tuple per call."""
+        self._call(group, index, action_name, payload, timeout)
+
+    def _call(self, fut: Any, index: Any, action_name: str, payload: Any, timeout: Any) -> None:
         if self._closed or self._transport is None:
-            fut.set_exception(ConnectionClosedError(f"not connected to {self.identity!r}"))
+            exc = ConnectionClosedError(f"not connected to {self.identity!r}")
+            if index >= 0:
+                _group_settle(fut, index, exc)
+            else:
+                fut.set_exception(exc)
             return
         action = self.actions.get(action_name)
         if action is None and self.validate_outgoing:
@@ -1151,18 +1368,23 @@ class Engine:
         started = _monotonic()
         deadline = started + timeout if timeout else 0.0
         if self._outstanding < self.max_outstanding:
-            self._send_call(fut, action, action_name, payload, timeout, deadline, started)
+            self._send_call(fut, action, action_name, payload, timeout, deadline, started, index)
         else:
             if self._queue is None:
                 self._queue = deque()
-            self._queue.append((fut, action, action_name, payload, timeout, deadline, started))
+            if index >= 0:  # a CallGroup's call: its index last (see _resolve)
+                self._queue.append(
+                    (fut, action, action_name, payload, timeout, deadline, started, index)
+                )
+            else:
+                self._queue.append((fut, action, action_name, payload, timeout, deadline, started))
             if deadline:
                 self._flow.sweeper.add(self)
 
     def _prepare(self, action: Any, payload: Any) -> Any:
-        request_type = action.request
         if type(payload) is _Raw:
             return payload  # made by encode_request(): already checked
+        request_type = action.request
         if action.custom and isinstance(payload, msgspec.Struct):
             payload = _to_builtins(payload)  # a vendor action's payload is a JSON object
         if type(payload) is request_type:
@@ -1203,14 +1425,24 @@ class Engine:
         timeout: Any,
         deadline: float,
         started: float,
+        index: Any,
     ) -> None:
         unique_id = self.next_id()
         self._outstanding += 1
-        # (waiter, action, name, deadline, timeout, started): started feeds observer.call_out
-        self._pending[unique_id] = (fut, action, action_name, deadline, timeout, started)
+        # (waiter, action, name, deadline, timeout, started[, index]): started feeds
+        # observer.call_out; a CallGroup's call has its index last (see _resolve)
+        if index >= 0:
+            self._pending[unique_id] = (fut, action, action_name, deadline, timeout, started, index)
+        else:
+            self._pending[unique_id] = (fut, action, action_name, deadline, timeout, started)
         if deadline:
             self._flow.sweeper.add(self)
-        self._write(_encode_call(unique_id, action_name, payload))
+        if type(payload) is _Raw and self._flow.id_factory is None:
+            # A fan-out sends the same encoded payload to every station: the frame's tail is
+            # made once (ids from the counter are hex digits and digits: no JSON escapes).
+            self._write(b'[2,"' + unique_id.encode("ascii") + _call_tail(action_name, payload))
+        else:
+            self._write(_encode_call(unique_id, action_name, payload))
 
     def _complete(self, unique_id: str) -> None:
         """Free the slot of an answered (or expired) call and send the next queued one."""
@@ -1221,7 +1453,14 @@ class Engine:
             entry = queue.popleft()
             if not entry[0].done():  # skip calls whose caller gave up while queued
                 self._send_call(
-                    entry[0], entry[1], entry[2], entry[3], entry[4], entry[5], entry[6]
+                    entry[0],
+                    entry[1],
+                    entry[2],
+                    entry[3],
+                    entry[4],
+                    entry[5],
+                    entry[6],
+                    entry[7] if len(entry) > 7 else -1,
                 )
 
     def send(self, action_name: str, payload: Any) -> str:
@@ -1258,9 +1497,7 @@ class Engine:
                     )
                     if self.observer is not None:
                         self._call_out(entry[2], entry[6], "timeout")
-                    fut = entry[0]
-                    if not fut.done():
-                        fut.set_exception(CallTimeoutError(entry[2], "", entry[4]))
+                    _resolve(entry, 7, CallTimeoutError(entry[2], "", entry[4]), True)
         if not self._pending and not self._queue:
             return False
         expired = [
@@ -1269,16 +1506,36 @@ class Engine:
         for uid, entry in expired:
             self._complete(uid)
             log.warning(
-                "%s: CALL %s (id %r) got no answer within %g s", self.identity, entry[2], uid, entry[4]
+                "%s: CALL %s (id %r) got no answer within %g s",
+                self.identity,
+                entry[2],
+                uid,
+                entry[4],
             )
             if self.observer is not None:
                 self._call_out(entry[2], entry[5], "timeout")
-            fut = entry[0]
-            if not fut.done():
-                fut.set_exception(CallTimeoutError(entry[2], uid, entry[4]))
+            _resolve(entry, 6, CallTimeoutError(entry[2], uid, entry[4]), True)
         return any(entry[3] for entry in self._pending.values()) or any(
             entry[5] for entry in self._queue or ()
         )
+
+
+def _resolve(entry: tuple[Any, ...], at: Any, value: Any, failed: bool) -> None:
+    """Settle the waiter of a pending (``at`` 6) or queued (``at`` 7) call's entry: a CallGroup's
+    call has its index at ``at`` (see :meth:`Engine.call_group`), any other's waiter is a Future
+    or slot, completed unless its caller gave up."""
+    fut = entry[0]
+    if len(entry) > at:
+        _group_settle(fut, entry[at], value)
+    elif not fut.done():
+        if failed:
+            fut.set_exception(value)
+        else:
+            fut.set_result(value)
+
+
+def _group_settle(group: CallGroup, index: Any, value: Any) -> None:
+    group._settle(index, value)  # compiled: a C call (the .pxd types ``group``)
 
 
 class FrameListener(picows.WSListener):
@@ -1294,10 +1551,10 @@ class FrameListener(picows.WSListener):
     def bind(self, charge_point: Engine) -> None:
         self.charge_point = charge_point
         if not _COMPILED:
-            self.__dict__["on_ws_frame"] = charge_point.feed
+            self.__dict__["on_ws_frame"] = charge_point._feed
 
     def on_ws_frame(self, transport: Any, frame: Any) -> None:
-        self.charge_point.feed(transport, frame)
+        self.charge_point._feed(transport, frame)
 
 
 class CallGroup:
@@ -1315,6 +1572,10 @@ class CallGroup:
 
     def slot(self, index: Any) -> CallSlot:
         return CallSlot(self, index)
+
+    def done(self) -> bool:
+        """The whole group ended (or its caller went away): queued calls of it are not sent."""
+        return bool(self.future.done())
 
     def _settle(self, index: Any, value: Any) -> None:
         self.results[index] = value

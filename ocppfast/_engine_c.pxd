@@ -15,8 +15,59 @@ cdef object _encode_call, _encode_send, _encode_call_error, _encode_error
 cdef object _encode_call_result_error
 cdef object _generic_decode, _convert, _to_builtins, _encode, _Raw, _monotonic
 cdef dict _last_valid
+cdef dict _last_answer
+cdef object _last_stamp
+cdef list _SMALL_HEADERS
 cdef dict _sweepers
 cdef bint _COMPILED
+cdef inline bytes _cut(bytes data, Py_ssize_t start, Py_ssize_t end)
+@cython.locals(n_id=Py_ssize_t, n_payload=Py_ssize_t, frame=bytes, out=cython.p_char)
+cdef bytes _result_frame(bytes id_json, bytes payload)
+cdef str _id_of(bytes id_json)
+cdef bint _restamped(bytes checked, bytes old, bytes payload, bytes new) except -1
+cdef list _last_tail
+cdef bytes _call_tail(str action_name, object payload)
+@cython.locals(n=Py_ssize_t)
+cdef bint _same(bytes data, Py_ssize_t start, Py_ssize_t end, bytes key) except -1
+cdef class CallGroup
+cdef _resolve(tuple entry, object at, object value, bint failed)
+cdef _group_settle(CallGroup group, object index, object value)
+
+
+cdef class Sweeper:
+    cdef public object loop
+    cdef public double interval
+    cdef public set engines
+    cdef object _handle
+    cpdef add(self, object engine)
+
+
+cdef class _Flow:
+    cdef public Py_ssize_t async_calls
+    cdef public object backlog
+    cdef public object close_timeout
+    cdef public bint closing
+    cdef public bint coalesce
+    cdef public bint fragmenting
+    cdef public object hook_tasks
+    cdef public unsigned long long id_counter
+    cdef public object id_factory
+    cdef public str id_prefix
+    cdef public str last_action
+    cdef public bytes last_action_key
+    cdef public object max_bad_messages
+    cdef public Py_ssize_t max_frames
+    cdef public object max_write_buffer
+    cdef public bint observer_failed
+    cdef public object other_frame
+    cdef public object peer_certificate
+    cdef public object require_boot
+    cdef public bint small_reads
+    cdef public Sweeper sweeper
+    cdef public object tasks
+    cdef public object timers
+    cdef public bint write_paused
+    cdef public object write_timeout
 
 
 cdef class Engine:
@@ -39,33 +90,38 @@ cdef class Engine:
     cdef Py_ssize_t _bad_messages
     cdef public object _transport
     cdef WSTransport _ws
+    cdef list _out
     cdef bint _closed
     cdef public unsigned long long rx_count
     cdef public Py_ssize_t max_unanswered_calls
     cdef bint _hold
     cdef Py_ssize_t _chunk_frames
     cdef public Py_ssize_t _unanswered
-    cdef public object _flow
+    cdef public _Flow _flow
     cdef public object observer
     cdef public bint fast_path
     cdef object __weakref__
 
     cpdef feed(self, object transport, WSFrame frame)
+    cdef _feed(self, object transport, WSFrame frame)
     cpdef receive(self, bytes data)
     cdef _receive(self, bytes data)
     cdef _feed_slow(self, WSFrame frame)
     cpdef deliver(self, bytes data)
     cdef _start_backlog(self)
+    cdef _drain_turn(self, object backlog)
     cdef _check_write_buffer(self)
     cdef _begin_closing(self)
     cdef _disconnect(self, bint graceful)
     cdef _too_many_calls(self)
     cdef _write(self, bytes data)
+    cdef _flush(self)
     cdef _bad_frame(self, object exc)
     cdef _on_call(self, str unique_id, str action_name, object payload, bint is_send)
     cpdef _reply(self, str unique_id, object action, object request, object result, bytes id_json)
+    cdef _answer(self, str unique_id, object action, object request, object result, bytes id_json)
     cdef _invoke(self, str unique_id, object action, object handler, bint shared, object request, bint is_send, bytes id_json)
-    @cython.locals(n=Py_ssize_t, i=Py_ssize_t, limit=Py_ssize_t, id_end=Py_ssize_t, start=Py_ssize_t, c=Py_ssize_t)
+    @cython.locals(n=Py_ssize_t, i=Py_ssize_t, limit=Py_ssize_t, id_end=Py_ssize_t, start=Py_ssize_t, c=Py_ssize_t, flow=_Flow)
     cdef bint _fast_call(self, bytes data) except -1
     cdef _coerce_response(self, object action, object result)
     cpdef _reply_error(self, str unique_id, object exc, str action_name)
@@ -80,8 +136,10 @@ cdef class Engine:
     cpdef str next_id(self)
     cpdef start_call(self, str action_name, object payload, object timeout)
     cpdef call_into(self, object fut, str action_name, object payload, object timeout)
+    cpdef call_group(self, CallGroup group, object index, str action_name, object payload, object timeout)
+    cdef _call(self, object fut, object index, str action_name, object payload, object timeout)
     cdef _prepare(self, object action, object payload)
-    cdef _send_call(self, object fut, object action, str action_name, object payload, object timeout, double deadline, double started)
+    cdef _send_call(self, object fut, object action, str action_name, object payload, object timeout, double deadline, double started, object index)
     cdef _complete(self, str unique_id)
 
 
@@ -96,6 +154,7 @@ cdef class CallGroup:
     cdef public Py_ssize_t remaining
     cdef public object future
     cpdef CallSlot slot(self, object index)
+    cpdef bint done(self)
     cdef _settle(self, object index, object value)
 
 

@@ -96,6 +96,7 @@ def _demo_central_system(args: argparse.Namespace) -> CentralSystem:
         versions=args.versions.split(","),
         ping_interval=args.ping_interval,
         read_buffer_size=1024,
+        duplicate_identity=args.duplicate_identity,
     )
 
 
@@ -117,6 +118,15 @@ def add_serve_options(parser: argparse.ArgumentParser) -> None:
         type=int,
         default=None,
         help="connections per worker before HTTP 503 (none given: open-file limit minus 1,000)",
+    )
+    parser.add_argument(
+        "--duplicate-identity",
+        choices=("replace", "reject"),
+        default="replace",
+        help="a station connecting with an identity already connected (to this or, with "
+        "--redis, to any worker of the cluster): replace closes the old connection, reject "
+        "refuses the new one (HTTP 409 at the handshake; across cluster nodes: closed with "
+        "1008 right after it)",
     )
     parser.add_argument(
         "--lease-ttl",

@@ -19,7 +19,7 @@ from types import ModuleType
 from . import _datetime
 from ._speedups import USE_EXTENSIONS
 
-__all__ = ["COMPILED", "IMPL", "now"]
+__all__ = ["COMPILED", "IMPL", "last_stamp", "now"]
 
 IMPL: ModuleType = _datetime
 COMPILED = False
@@ -32,3 +32,6 @@ if USE_EXTENSIONS:  # no picows inside: any build of _datetime_c will do
 
 #: The current UTC time as ``YYYY-MM-DDTHH:MM:SS.mmmZ`` (RFC 3339, millisecond precision).
 now: Callable[[], str] = IMPL.now
+#: The last string :func:`now` returned, ASCII-encoded (``b""`` if none): the engine skips the
+#: re-check of an answer whose only change is this stamp (see ``Engine._answer``).
+last_stamp: Callable[[], bytes] = IMPL.last_stamp

@@ -30,6 +30,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import gc
 import hmac
 import inspect
 import logging
@@ -660,22 +661,33 @@ class CentralSystem:
         from .engine import CallGroup
 
         ids = list(self.charge_points) if identities is None else list(identities)
-        # One Future for the whole fan-out: each call reports to its slot of the group (no
-        # Future, task or gather callback per station).
+        # One Future for the whole fan-out: each call reports to its index in the group (no
+        # Future, task, gather callback or slot object per station).
         group = CallGroup(asyncio.get_running_loop(), len(ids))
         encoded: dict[str, Any] = {}  # subprotocol -> the payload encoded and checked once
-        for index, identity in enumerate(ids):
-            slot = group.slot(index)
-            cp = self.charge_points.get(identity)
-            try:
-                if cp is None:
-                    raise NotConnectedError(f"{identity!r} is not connected")
-                body = encoded.get(cp.subprotocol)
-                if body is None:
-                    body = encoded[cp.subprotocol] = cp.encode_request(action, payload)
-                cp.call_into(slot, action, body, timeout)
-            except Exception as exc:  # noqa: BLE001 - reported per station
-                slot.set_exception(exc)
+        charge_points = self.charge_points
+        # Each call leaves one GC-tracked tuple (its pending entry) that lives until answered:
+        # every 700 of them CPython's collector runs, and the ones surviving to the oldest
+        # generation trigger full collections over every connection's objects (~10% of a
+        # 19,000-station fan-out, py-spy). The loop below does not await and makes no cycles:
+        # the collector waits until it is done.
+        collecting = gc.isenabled()
+        gc.disable()
+        try:
+            for index, identity in enumerate(ids):
+                cp = charge_points.get(identity)
+                try:
+                    if cp is None:
+                        raise NotConnectedError(f"{identity!r} is not connected")
+                    body = encoded.get(cp.subprotocol)
+                    if body is None:
+                        body = encoded[cp.subprotocol] = cp.encode_request(action, payload)
+                    cp.call_group(group, index, action, body, timeout)
+                except Exception as exc:  # noqa: BLE001 - reported per station
+                    group.slot(index).set_exception(exc)
+        finally:
+            if collecting:
+                gc.enable()
         results = await group.future
         return dict(zip(ids, results))
 

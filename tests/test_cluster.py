@@ -422,18 +422,10 @@ async def test_a_stale_cached_route_is_corrected_without_a_double_delivery(
     assert resets == ["a", "b"]
 
 
-@pytest.mark.parametrize("call_into", [True, False])
-async def test_owner_paths_with_and_without_call_into(
-    make_node: Any, monkeypatch: pytest.MonkeyPatch, call_into: bool
-) -> None:
+async def test_owner_outcomes_single_calls_and_fan_outs(make_node: Any) -> None:
     """The owner sends a routed CALL with ``Engine.call_into`` (its outcome straight to the
-    caller's channel) or, on an engine without it, with a Future: the same outcomes either way,
-    for single calls and fan-outs (result, CALLERROR, timeout, bad payload)."""
-    from ocppfast.cluster import _cluster
-
-    if call_into and not _cluster._CALL_INTO:
-        pytest.skip("this engine has no call_into")
-    monkeypatch.setattr(_cluster, "_CALL_INTO", call_into)
+    caller's channel) and a fan-out's share through one ``CallGroup``: the outcomes a local
+    call gives, for single calls and fan-outs (result, CALLERROR, timeout, bad payload)."""
     a, b = await make_node(), await make_node()
     ok = await station(a, "CP-OK")
     no = await station(a, "CP-NO")

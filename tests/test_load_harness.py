@@ -99,3 +99,46 @@ def test_server_results(run: dict[str, Any], server: str) -> None:
     assert fanout["targets"] == N and fanout["all_answered"]
     assert row["steady"]["calls"] > 0 and row["steady"]["chargers"] == N
     assert entry["label"] in (run["out"] / "load.md").read_text()
+
+
+def _steady(cpu: float, calls: float) -> dict[str, Any]:
+    return {"status": "ok", "server_cpu_us_per_call": cpu, "calls_per_s": calls}
+
+
+def test_goals_compare_servers_of_the_same_run() -> None:
+    """#14's goals table: each figure a ratio against another server of the same results."""
+    from benchmarks.load import report
+
+    def server(small: dict[str, Any], fanout_s: float) -> dict[str, Any]:
+        row = {
+            "n": 19000,
+            "status": "ok",
+            "boot": {"booted": 19000},
+            "idle": {"rss_per_charger": 10 * 1024},
+            "fanout": {
+                "time_median_s": fanout_s,
+                "time_max_s": fanout_s,
+                "all_answered": True,
+                "rounds": [fanout_s],
+            },
+        }
+        return {"steady_small": small, "scale": {"19000": row}}
+
+    results = {
+        "servers": {
+            "ocppfast": server({"1": _steady(11.0, 96), "100": _steady(10.6, 100)}, 0.58),
+            "ocppfast-pure": server({"1": _steady(14.0, 90), "100": _steady(14.0, 90)}, 0.9),
+            "echo": server({"1": _steady(10.0, 100), "100": _steady(10.0, 100)}, 0.4),
+            "echo-c": server({"1": _steady(8.0, 110), "100": _steady(9.0, 110)}, 0.3),
+        }
+    }
+    table = {what: (measured, result) for what, measured, _, result in report.goals(results)}
+    assert table["server CPU per call vs Python echo, 1"] == ("1.10x", "PASS")
+    assert table["server CPU per call vs Python echo, 100"] == ("1.06x", "MISS")  # <= 1.05x
+    assert table["round trips vs Python echo, 1"] == ("0.96x", "PASS")
+    assert table["server CPU per call vs the C floor, 100"] == ("1.18x", "PASS")
+    assert table["end to end, pure / compiled CPU per call, 100"] == ("1.32x", "PASS")
+    # (14 - 9) / (10.6 - 9) = 3.125
+    assert table["OCPP layer (minus the C floor), pure / compiled, 100"] == ("3.13x", "PASS")
+    fanout = [k for k in table if k.startswith("fan-out")]
+    assert [table[k] for k in fanout] == [("1.45x", "PASS")]

@@ -81,6 +81,8 @@ SDIST_TESTS = (
     "tests/test_abuse.py tests/test_validation_errors.py tests/test_messages_conformance.py "
     '-m "not slow" -k "not (test_messages_conformance and (v201 or v21))"'
 )
+
+
 def _compiled_modules() -> tuple[str, ...]:
     """The extension modules a wheel must hold: setup.py's ``COMPILED`` (its one definition)."""
     import ast

@@ -10,16 +10,22 @@ with one sampled value: ``benchmarks/load/frames.py``); ``(I(N2) - I(N1)) / (N2 
 instruction count per call, start-up and imports cancelled out. ``BENCH_ONLY=Heartbeat`` (in
 the environment) routes that action alone.
 
+Both variants get the same frames as picows' own ``WSFrame`` objects, through the listener's
+``on_ws_frame`` (what picows calls per frame), and answer through picows' own ``WSTransport``
+(framing included) over an in-memory socket stand-in that keeps the bytes:
+
 - ``compat``: the mobilityhouse-style ``BenchChargePoint`` (``benchmarks/compat/app.py``) running
-  ``start()`` on ``ocppfast.compat``'s connection class (what ``compat.serve`` hands out), each
-  frame given to the connection's ``on_ws_frame`` as picows gives it, the answer written to a
-  transport that drops it: what ``compat-picows`` runs per call, minus the sockets.
-- ``native``: the same four handlers on ocppfast's native API (as
-  ``benchmarks/load/servers/ocppfast_cs.py`` writes them), each frame given to the engine's
-  ``receive`` (what its compiled ``feed`` calls), the answer dropped.
+  ``start()`` on ``ocppfast.compat``'s connection class (what ``compat.serve`` hands out): what
+  ``compat-picows`` runs per call, minus the sockets.
+- ``native``: the same handlers on ocppfast's native API (as
+  ``benchmarks/load/servers/ocppfast_cs.py`` writes them, the current time per Heartbeat made
+  the same way), on the engine's listener (a Python subclass, as the server's
+  ``OCPPListener``).
 
 The ratio compat/native is printed; it is the dispatch part of the load harness's server-CPU
-ratio (the sockets, epoll and picows' framing cost the same in both).
+ratio (the sockets and epoll cost the same in both). Before 2026-11-26 the frames were handed
+to ``on_frame`` / the engine's ``receive`` directly with a Python stand-in transport, which left
+out picows' call into the listener (a Python call for compat then, a C call for native).
 """
 
 from __future__ import annotations
@@ -37,36 +43,53 @@ ROOT = Path(__file__).resolve().parents[2]
 ROUNDS = (200, 1200)
 
 
-class _Frame:
-    """What the connection reads of picows' ``WSFrame`` (C-level methods, as picows' are)."""
+class _Socket:
+    """What picows' transport reads of the underlying transport: ``write`` keeps the framed
+    bytes (a C-level ``list.append``), a nonzero write-buffer size (a C-level call too) keeps
+    picows from trying the socket itself, so every frame it sends ends in ``written``."""
 
-    __slots__ = ("fin", "get_payload_as_bytes", "get_payload_as_utf8_text", "msg_type")
+    def __init__(self) -> None:
+        self.written: list[bytes] = []
+        self.write = self.written.append
+        # C-level, as uvloop's transport's is
+        self.get_write_buffer_size = (1).__int__
 
-    def __init__(self, data: bytes) -> None:
-        self.msg_type = 1
-        self.fin = 1
-        text = data.decode()
-        self.get_payload_as_utf8_text = text.__str__
-        self.get_payload_as_bytes = data.__bytes__
+    def get_extra_info(self, name: str, default: Any = None) -> Any:
+        if name == "socket":
+            return self
+        if name == "peername":
+            return ("127.0.0.1", 1)
+        return default
 
-
-class _DropTransport:
-    sent = 0
-    last: Any = b""
-
-    def send(self, msg_type: int, data: Any) -> None:
-        self.sent += 1
-        self.last = data
+    def fileno(self) -> int:
+        return -1
 
 
-def _frames() -> list[bytes]:
+def _transport() -> tuple[Any, _Socket]:
+    """picows' own server-side transport over a :class:`_Socket`: answers are framed by picows
+    as on a real connection, the same way for both variants."""
+    import logging
+
+    import picows
+
+    sock = _Socket()
+    loop = asyncio.get_running_loop()
+    return picows.WSTransport(False, sock, logging.getLogger("bench"), loop), sock
+
+
+def _frames() -> list[Any]:
+    """The steady rotation as picows' own ``WSFrame`` objects (complete TEXT frames)."""
+    import picows
+    from picows import picows as picows_impl
+
     from benchmarks.load import frames
 
     out = [frames.CALL_HEAD + b"%d" % i + f for i, f in enumerate(frames.STEADY_ROTATION)]
     only = os.environ.get("BENCH_ONLY")  # e.g. Heartbeat: that action alone, three times
     if only:
         out = [f for f in out if f'"{only}"'.encode() in f] * 3
-    return out
+    make = picows_impl._make_test_ws_frame  # type: ignore[attr-defined]
+    return [make(picows.WSMsgType.TEXT, f, True, False) for f in out]
 
 
 async def _compat(rounds: int) -> None:
@@ -79,19 +102,20 @@ async def _compat(rounds: int) -> None:
     from benchmarks.compat.app import BenchChargePoint
     from ocppfast.compat.serve import WebSocketConnection
 
+    transport, sock = _transport()
     conn = WebSocketConnection()
-    transport = conn.transport = _DropTransport()
+    conn.on_ws_connected(transport)
     cp = BenchChargePoint("CP-1", conn)
     task = asyncio.ensure_future(cp.start())
     await asyncio.sleep(0)
     assert conn._sink is not None, "start() did not take the inline path"
-    frames = [_Frame(f) for f in _frames()]
-    on_frame = conn.on_ws_frame
+    frames = _frames()
+    on_frame = conn.on_ws_frame  # what picows calls (compiled: through its vtable)
     for _ in range(rounds):
         for frame in frames:
             on_frame(transport, frame)
     task.cancel()
-    assert transport.sent == len(frames) * rounds, (transport.sent, transport.last)
+    assert len(sock.written) == len(frames) * rounds, (len(sock.written), sock.written[-1:])
 
 
 async def _native(rounds: int) -> None:
@@ -99,6 +123,7 @@ async def _native(rounds: int) -> None:
 
     from ocppfast import versions
     from ocppfast.charge_point import ChargePoint
+    from ocppfast.engine import FrameListener
     from ocppfast.v16 import (
         HeartbeatResponse,
         MeterValuesResponse,
@@ -108,20 +133,25 @@ async def _native(rounds: int) -> None:
     def now() -> str:
         return datetime.now(UTC).isoformat()
 
+    class Listener(FrameListener):  # type: ignore[misc,valid-type]
+        """A Python subclass, as the server's ``OCPPListener``."""
+
     cp = ChargePoint(
         asyncio.get_running_loop(), "ocpp1.6", versions.actions("ocpp1.6"), identity="CP-1"
     )
-    transport = _DropTransport()
+    transport, sock = _transport()
     cp.attach(transport)
+    listener = Listener()
+    listener.bind(cp)
     cp.on("Heartbeat", lambda req: HeartbeatResponse(current_time=now()))
     cp.on("StatusNotification", lambda req: StatusNotificationResponse())
     cp.on("MeterValues", lambda req: MeterValuesResponse())
     frames = _frames()
-    receive = cp.receive
+    on_frame = listener.on_ws_frame  # what picows calls (compiled: through its vtable)
     for _ in range(rounds):
         for frame in frames:
-            receive(frame)
-    assert transport.sent == len(frames) * rounds, (transport.sent, transport.last)
+            on_frame(transport, frame)
+    assert len(sock.written) == len(frames) * rounds, (len(sock.written), sock.written[-1:])
 
 
 def _child(variant: str, rounds: int) -> None:

@@ -37,7 +37,7 @@ import msgspec
 
 from .. import versions as versions_mod
 from ..charge_point import ChargePoint, action_of
-from ..engine import CLOSE_NORMAL, CLOSE_POLICY_VIOLATION
+from ..engine import CLOSE_NORMAL, CLOSE_POLICY_VIOLATION, CallGroup
 from ..errors import (
     CallResultError,
     CallTimeoutError,
@@ -73,8 +73,16 @@ __all__ = [
 ]
 
 REASSERT_BATCH = 500
-MANY_CHUNK = 1000
+MANY_CHUNK = 1000  # outcomes per Results message of a fan-out
+MANY_FLUSH = 0.1  # seconds between the Results of a fan-out still running
 _json_encode = msgspec.json.Encoder().encode
+# hot-path names, bound once
+_encode = proto.encode
+_Call = proto.Call
+_Result = proto.Result
+_RESULT = proto.RESULT
+_Raw = msgspec.Raw
+_wall = time.time
 
 
 class NodeUnavailableError(ConnectionClosedError):
@@ -214,7 +222,7 @@ class _Reply(msgspec.Struct):
     with ``done``/``set_result``/``set_exception``): published to the caller's channel at once."""
 
     cluster: Cluster
-    src: str
+    head: bytes  # the packed "PUBLISH <the caller's channel>"
     rid: int
     subprotocol: str
     finished: bool = False
@@ -224,65 +232,16 @@ class _Reply(msgspec.Struct):
 
     def set_result(self, value: Any) -> None:
         self.finished = True
-        result = proto.Result(self.rid, proto.RESULT, self.subprotocol, _json_encode(value))
-        self.cluster._publish(self.src, proto.encode(result))
+        pub = self.cluster._pub  # None while Redis is away: the caller's call fails there
+        if pub is not None:
+            data = _encode(_Result(self.rid, _RESULT, self.subprotocol, _json_encode(value)))
+            pub.fire_packed(self.head, data)
 
     def set_exception(self, exc: BaseException) -> None:
         self.finished = True
-        result = _failed_result(self.rid, self.subprotocol, exc)
-        self.cluster._publish(self.src, proto.encode(result))
-
-
-#: the engine can send a CALL whose outcome goes to such an object (else: a Future per call)
-_CALL_INTO = hasattr(ChargePoint, "call_into")
-
-
-class _Fanout:
-    """The outcomes of a node's share of a fan-out, collected until they go back in chunks."""
-
-    __slots__ = ("done", "flush", "pending")
-
-    def __init__(self) -> None:
-        self.done: list[proto.Item] = []
-        self.pending = 0
-        self.flush = asyncio.Event()
-
-
-class _FanoutSlot(msgspec.Struct):
-    """One station's call of a fan-out: settled by the engine (``call_into``) or a Future."""
-
-    run: _Fanout
-    identity: str
-    subprotocol: str
-    finished: bool = False
-
-    def done(self) -> bool:
-        return self.finished
-
-    def set_result(self, value: Any) -> None:
-        self._settle(proto.Item(self.identity, proto.RESULT, self.subprotocol, _json_encode(value)))
-
-    def set_exception(self, exc: BaseException) -> None:
-        kind, code, desc, body = outcome_of(exc)
-        self._settle(proto.Item(self.identity, kind, self.subprotocol, body, code, desc))
-
-    def set_from(self, fut: asyncio.Future[Any]) -> None:
-        if fut.cancelled():
-            self.set_exception(ConnectionClosedError("cancelled"))
-        elif (exc := fut.exception()) is not None:
-            self.set_exception(exc)
-        else:
-            self.set_result(fut.result())
-
-    def _settle(self, item: proto.Item) -> None:
-        if self.finished:
-            return
-        self.finished = True
-        run = self.run
-        run.done.append(item)
-        run.pending -= 1
-        if run.pending == 0 or len(run.done) >= MANY_CHUNK:
-            run.flush.set()
+        pub = self.cluster._pub
+        if pub is not None:
+            pub.fire_packed(self.head, _encode(_failed_result(self.rid, self.subprotocol, exc)))
 
 
 class _PendingMany:
@@ -323,9 +282,12 @@ class Cluster:
         liveness_interval: float = 0.25,
         connect_timeout: float = 2.0,
         reconnect_max: float = 2.0,
+        duplicate_identity: str | None = None,
     ) -> None:
         if lease_ttl < 1.0:
             raise ValueError("lease_ttl must be at least 1 second")
+        if duplicate_identity not in (None, "replace", "reject"):
+            raise ValueError("duplicate_identity must be 'replace' or 'reject'")
         self.cs = central_system
         self.redis_url = redis_url
         self._address: RedisAddress = parse_redis_url(redis_url)
@@ -376,13 +338,18 @@ class Cluster:
         self._routes: dict[str, str] = {}
         self._publish_heads: dict[str, bytes] = {}  # node -> packed "PUBLISH <its channel>"
         self.online_event: asyncio.Event | None = None
-        #: "reject" (the central system's duplicate_identity): a station already connected to
-        #: a live node keeps its identity and a new connection elsewhere is closed (1008)
-        self._claim_script = (
-            "claim_if_free"
-            if central_system is not None and central_system.duplicate_identity == "reject"
-            else "claim"
-        )
+        #: A station connecting with an identity already connected, here or on another node:
+        #: "replace" closes the older connection (the newest wins); "reject" keeps it and
+        #: refuses the new one (HTTP 409 by the central system when the identity is here; a
+        #: connection on another node is closed with 1008 once its claim finds a live owner,
+        #: as the handshake is answered before Redis can be asked). None: the central
+        #: system's own ``duplicate_identity``, else it is set to this.
+        if central_system is not None:
+            if duplicate_identity is None:
+                duplicate_identity = central_system.duplicate_identity
+            central_system.duplicate_identity = duplicate_identity
+        self.duplicate_identity: str = duplicate_identity or "replace"
+        self._claim_script = "claim_if_free" if self.duplicate_identity == "reject" else "claim"
         if central_system is not None:
             central_system._connect_listeners.append(self._station_connected)
             central_system._disconnect_listeners.append(self._station_disconnected)
@@ -502,7 +469,7 @@ class Cluster:
         self._cmd = cmd
         sub = await RespConnection.open(addr, timeout=t, on_lost=self._connection_lost)
         self._sub = sub
-        sub.on_message = self._on_message
+        sub.listen(self._channel, self._on_message)
         pub = await RespConnection.open(addr, timeout=t, on_lost=self._connection_lost)
         pub.replies_off()
         self._pub = pub
@@ -762,14 +729,18 @@ class Cluster:
         pub = self._pub
         if not self._online or pub is None:
             return False
+        return pub.fire_packed(self._publish_heads.get(node) or self._head_of(node), data)
+
+    def _head_of(self, node: str) -> bytes:
+        """The packed ``PUBLISH <node's channel>`` (kept per node)."""
         head = self._publish_heads.get(node)
         if head is None:
             if len(self._publish_heads) > 10_000:
                 self._publish_heads.clear()
             head = self._publish_heads[node] = publish_head(self.keys.channel(node).encode())
-        return pub.fire_packed(head, data)
+        return head
 
-    def _on_message(self, channel: bytes, data: bytes) -> None:
+    def _on_message(self, data: bytes) -> None:
         try:
             msg = proto.decode(data)
         except msgspec.DecodeError:
@@ -805,37 +776,22 @@ class Cluster:
             desc = f"{msg.identity!r} is not connected"
             self._send(msg.src, proto.Result(msg.rid, proto.NOT_HERE, description=desc))
             return
-        if msg.expires and time.time() > msg.expires:
+        if msg.expires and _wall() > msg.expires:
             return  # the caller gave up: never deliver a CALL late (at most once)
         cp = entry.cp
-        src, rid, sub = msg.src, msg.rid, cp.subprotocol
+        src, rid, sub, action, body = msg.src, msg.rid, cp.subprotocol, msg.action, msg.payload
         try:
-            payload = self._checked(cp, msg.action, msg.payload)
-            if _CALL_INTO:
-                # The answer goes straight from the engine to the caller's channel: no Future,
-                # no callback scheduled for a later turn of the loop.
-                cp.call_into(_Reply(self, src, rid, sub), msg.action, payload, msg.timeout or None)
-                return
-            fut = cp.start_call(msg.action, payload, msg.timeout or None)
+            act = cp.actions.get(action)
+            if act is not None and self._valid.get(act.request) == body and cp.validate_outgoing:
+                payload = _Raw(body)  # the last routed payload of this type that passed
+            else:
+                payload = self._checked(cp, action, body)
+            # The answer goes straight from the engine to the caller's channel: no Future, no
+            # callback scheduled for a later turn of the loop.
+            head = self._publish_heads.get(src) or self._head_of(src)
+            cp.call_into(_Reply(self, head, rid, sub), action, payload, msg.timeout or None)
         except Exception as exc:  # noqa: BLE001 - reported to the caller
             self._send(src, _failed_result(rid, sub, exc))
-            return
-        fut.add_done_callback(lambda f: self._replied(f, src, rid, sub))
-
-    def _replied(self, fut: asyncio.Future[Any], src: str, rid: int, subprotocol: str) -> None:
-        """The station answered a routed call (or it failed): the outcome goes to the caller."""
-        if fut.cancelled():
-            result = _failed_result(
-                rid, subprotocol, ConnectionClosedError("call cancelled on the owning node")
-            )
-        else:
-            exc = fut.exception()
-            if exc is None:
-                body = _json_encode(fut.result())
-                result = proto.Result(rid, proto.RESULT, subprotocol, body)
-            else:
-                result = _failed_result(rid, subprotocol, exc)
-        self._publish(src, proto.encode(result))
 
     def _on_many(self, msg: proto.Many) -> None:
         if msg.expires and time.time() > msg.expires:
@@ -850,50 +806,70 @@ class Cluster:
     async def _serve_many(
         self, msg: proto.Many, deliver: Callable[[proto.Results], object]
     ) -> None:
-        """Fan out a Many to the stations held here; outcomes go back in chunks as they come."""
-        ids = list(self._local) if msg.identities is None else msg.identities
-        run = _Fanout()
-        done = run.done
-        total = len(ids)
-        checked: dict[str, Any] = {}  # subprotocol -> checked payload, or the exception
-        for identity in ids:
-            entry = self._local.get(identity)
-            if entry is None or entry.cp.closed:
-                done.append(
-                    proto.Item(identity, proto.CLOSED, description=f"{identity!r} is not connected")
-                )
+        """Fan out a Many to the stations held here; outcomes go back in chunks as they come.
+
+        The calls report to one engine ``CallGroup`` (a compiled slot per station, no Future,
+        no Python code per answer); every ``MANY_FLUSH`` seconds the outcomes settled since
+        are encoded and sent (the caller shows progress), the last chunk once all are in."""
+        loop = asyncio.get_running_loop()
+        held: list[tuple[str, ChargePoint | None]]
+        if msg.identities is None:
+            held = [(i, e.cp) for i, e in self._local.items()]
+        else:
+            held = [
+                (i, e.cp if (e := self._local.get(i)) is not None else None) for i in msg.identities
+            ]
+        total = len(held)
+        group = CallGroup(loop, total)
+        subs: list[str] = []
+        action, timeout = msg.action, msg.timeout or None
+        checked: dict[str, Any] = {}  # subprotocol -> the checked payload, or its exception
+        for index, (identity, cp) in enumerate(held):
+            slot = group.slot(index)
+            if cp is None or cp.closed:
+                subs.append("")
+                slot.set_exception(ConnectionClosedError(f"{identity!r} is not connected"))
                 continue
-            cp = entry.cp
             sub = cp.subprotocol
+            subs.append(sub)
             try:
                 raw = checked.get(sub)
                 if raw is None:
-                    raw = checked[sub] = self._checked(cp, msg.action, msg.payload)
+                    try:
+                        raw = checked[sub] = self._checked(cp, action, msg.payload)
+                    except Exception as exc:  # noqa: BLE001 - reported per station
+                        raw = checked[sub] = exc
                 if isinstance(raw, BaseException):
                     raise raw
-            except Exception as exc:  # noqa: BLE001 - reported per station
-                checked.setdefault(sub, exc)
-                kind, code, desc, body = outcome_of(exc)
-                done.append(proto.Item(identity, kind, sub, body, code, desc))
-                continue
-            slot = _FanoutSlot(run, identity, sub)
-            run.pending += 1
-            try:
-                if _CALL_INTO:  # no Future and no callback per station
-                    cp.call_into(slot, msg.action, raw, msg.timeout or None)
-                else:
-                    fut = cp.start_call(msg.action, raw, msg.timeout or None)
-                    fut.add_done_callback(slot.set_from)
+                cp.call_into(slot, action, raw, timeout)
             except Exception as exc:  # noqa: BLE001 - reported per station
                 slot.set_exception(exc)
-        flush = run.flush
+        results = group.results
+        waiting: list[int] = list(range(total))  # indices not sent yet
+        sent = 0
         while True:
-            if run.pending:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(flush.wait(), 0.2)
-            flush.clear()
-            items, done[:] = list(done), []
-            last = run.pending == 0
+            if group.remaining:
+                await asyncio.wait((group.future,), timeout=MANY_FLUSH)
+            last = not group.remaining
+            # A scan costs O(waiting): only once the new outcomes are a chunk or an eighth of
+            # what is waiting (linear in all, and a small fan-out still streams).
+            if not last and total - group.remaining - sent < min(MANY_CHUNK, len(waiting) // 8 + 1):
+                continue
+            if last:
+                ready, waiting = waiting, []
+            else:  # settled ones (an answer is never None)
+                ready = [i for i in waiting if results[i] is not None]
+                waiting = [i for i in waiting if results[i] is None]
+            sent += len(ready)
+            items: list[proto.Item] = []
+            for index in ready:
+                value = results[index]
+                if isinstance(value, BaseException):
+                    kind, code, desc, body = outcome_of(value)
+                    items.append(proto.Item(held[index][0], kind, subs[index], body, code, desc))
+                else:
+                    body = _json_encode(value)
+                    items.append(proto.Item(held[index][0], _RESULT, subs[index], body))
             for n in range(0, max(len(items), 1), MANY_CHUNK):
                 chunk = items[n : n + MANY_CHUNK]
                 is_last = last and n + MANY_CHUNK >= len(items)
@@ -1069,14 +1045,22 @@ class Cluster:
             cp = cs.charge_points.get(identity)
             if cp is not None:
                 return await cp.call(action, payload, timeout=timeout)
-        if not self._online:
+        pub = self._pub
+        if not self._online or pub is None:
             raise self._unreachable(identity)
         body = _json_encode(payload)
         node = self._routes.get(identity)
         if node is not None:
-            # The hot path: no coroutine but this one, one PUBLISH, one wake-up for the result.
+            # The hot path: no coroutine but this one, one PUBLISH on the connection whose
+            # replies are off (nothing comes back but the result: one wake-up per call, as
+            # for a local call). A node that went away is noticed by the liveness sweep
+            # (nobody on its channel): NodeUnavailableError within liveness_interval, and the
+            # next call goes through the route script again.
             rid = self._rid = self._rid + 1
-            fut = self._publish_call(rid, identity, action, body, timeout, node)
+            fut, data = self._call_message(rid, identity, action, body, timeout, node)
+            if not pub.fire_packed(self._publish_heads.get(node) or self._head_of(node), data):
+                self._pending.pop(rid, None)
+                raise self._unreachable(identity)
             try:
                 return await fut
             except _NotHereError:
@@ -1102,31 +1086,14 @@ class Cluster:
         """Register a pending routed call; its future and the encoded Call message."""
         loop = self._loop
         assert loop is not None
-        effective = timeout if timeout else self.call_timeout
+        effective = timeout or self.call_timeout
         grace = effective + self.call_grace
         fut = loop.create_future()
         # Registered before sending: the result may arrive before the reply to the send.
         self._pending[rid] = _Pending(fut, action, node, identity, loop.time() + grace, effective)
-        call = proto.Call(
-            rid, self.node_id, identity, action, body, timeout or 0.0, time.time() + grace
+        return fut, _encode(
+            _Call(rid, self.node_id, identity, action, body, timeout or 0.0, _wall() + grace)
         )
-        return fut, proto.encode(call)
-
-    def _publish_call(
-        self, rid: int, identity: str, action: str, body: bytes, timeout: float | None, node: str
-    ) -> asyncio.Future[Any]:
-        """Send a routed call to the node a cached route names.
-
-        PUBLISH on the connection whose replies are off, so nothing comes back but the result
-        (one wake-up per call, as for a local call). A node that went away is noticed by the
-        liveness sweep (nobody on its channel): ``NodeUnavailableError`` within
-        ``liveness_interval``, and the next call goes through the route script again.
-        """
-        fut, data = self._call_message(rid, identity, action, body, timeout, node)
-        if not self._publish(node, data):
-            self._pending.pop(rid, None)
-            raise self._unreachable(identity)
-        return fut
 
     async def _route_call(
         self, identity: str, action: str, body: bytes, timeout: float | None

@@ -75,6 +75,10 @@ class RespConnection(asyncio.Protocol):
         self._transport: asyncio.Transport | None = None
         self._on_lost = on_lost
         self.on_message: Callable[[bytes, bytes], None] | None = None
+        # listen(): messages on that one channel go to on_payload, parsed without hiredis
+        self._message_head: bytes | None = None
+        self._message_skip = 0
+        self.on_payload: Callable[[bytes], None] | None = None
         self.closed = False
         # Kept, not looked up per command: on Python 3.11 every asyncio.get_running_loop() is a
         # getpid() system call (strace showed two per routed call).
@@ -119,16 +123,64 @@ class RespConnection(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         reader = self._reader
+        head = self._message_head
+        if head is not None and data.startswith(head) and not reader.has_data():
+            # A subscriber's read is nearly always whole messages on its one channel:
+            # ``*3 $7 message $n <channel> $m <payload>``, whose start is fixed, so they are
+            # taken apart here (no list, no channel bytes); anything else, or a message cut by
+            # the read, goes to hiredis from where this stopped.
+            skip = self._message_skip
+            eol = data.find(b"\r\n", skip)
+            try:
+                whole = skip < eol < skip + 11 and int(data[skip:eol]) == len(data) - eol - 4
+            except ValueError:
+                whole = False  # not a length: hiredis reports it
+            if whole:  # exactly one message: the common case, one call at a time
+                try:
+                    self.on_payload(data[eol + 2 : -2])  # type: ignore[misc]
+                except Exception:  # one bad message must not stop the reader
+                    log.exception("cluster message failed")
+                return
+            on_payload = self.on_payload
+            assert on_payload is not None
+            skip = self._message_skip
+            end = len(data)
+            pos = 0
+            while data[pos : pos + skip] == head:
+                eol = data.find(b"\r\n", pos + skip)
+                if eol < 0:
+                    break
+                start = eol + 2
+                try:
+                    stop = start + int(data[pos + skip : eol])
+                except ValueError:
+                    break  # not a length: hiredis reports it
+                if stop + 2 > end:
+                    break  # cut by the read
+                pos = stop + 2
+                try:
+                    on_payload(data[start:stop])
+                except Exception:  # one bad message must not stop the reader
+                    log.exception("cluster message failed")
+                if pos == end:
+                    return
+            if pos:
+                data = data[pos:]
         reader.feed(data)
         waiters = self._waiters
         on_message = self.on_message
+        on_payload = self.on_payload
+        subscriber = on_message is not None or on_payload is not None
         while True:
             reply = reader.gets()
             if reply is False:
                 return
-            if on_message is not None and type(reply) is list and reply and reply[0] == b"message":
+            if subscriber and type(reply) is list and reply and reply[0] == b"message":
                 try:
-                    on_message(reply[1], reply[2])
+                    if on_payload is not None:
+                        on_payload(reply[2])
+                    elif on_message is not None:
+                        on_message(reply[1], reply[2])
                 except Exception:  # one bad message must not stop the reader
                     log.exception("cluster message failed")
                 continue
@@ -177,6 +229,13 @@ class RespConnection(asyncio.Protocol):
         transport.write(hiredis.pack_command(args))
         return True
 
+    def listen(self, channel: bytes, on_payload: Callable[[bytes], None]) -> None:
+        """Hand the messages of ``channel`` (subscribe to it, and to nothing else) to
+        ``on_payload(message)``."""
+        self._message_head = b"*3\r\n$7\r\nmessage\r\n$%d\r\n%b\r\n$" % (len(channel), channel)
+        self._message_skip = len(self._message_head)
+        self.on_payload = on_payload
+
     def replies_off(self) -> None:
         """``CLIENT REPLY OFF``: from now on Redis answers nothing on this connection, so
         :meth:`fire` costs neither side a reply (no write for Redis, no wake-up for us)."""
@@ -197,12 +256,22 @@ class RespConnection(asyncio.Protocol):
         transport = self._transport
         if transport is None or self.closed:
             return False
-        transport.write(b"%b$%d\r\n%b\r\n" % (head, len(last), last))
+        n = len(last)
+        transport.write(
+            b"".join((head, _BULK_HEADS[n] if n < _BULK_CACHED else b"$%d\r\n" % n, last, _CRLF))
+        )
         return True
 
     def close(self) -> None:
         if self._transport is not None:
             self._transport.close()
+
+
+_CRLF = b"\r\n"
+_BULK_CACHED = 4096
+#: "$<n>\r\n" for every n below _BULK_CACHED (bytes % formatting costs more than the rest of
+#: a PUBLISH's packing together)
+_BULK_HEADS = [b"$%d\r\n" % n for n in range(_BULK_CACHED)]
 
 
 def publish_head(channel: bytes) -> bytes:

@@ -507,18 +507,14 @@ def _takes_frames(connection: Any) -> bool:
 
 
 def _own_frame_callback(connection: Any, sink: Any) -> Any:
-    """Make ``sink.on_frame`` the ``on_ws_frame`` of ``connection`` (picows looks it up on the
-    instance per frame, so a compiled callback saves a Python frame per message) unless the
-    connection's class or the instance has its own; returns what was set, or None."""
-    from .serve import WebSocketConnection
-
-    if (
-        type(connection).on_ws_frame is not WebSocketConnection.on_ws_frame
-        or "on_ws_frame" in connection.__dict__
-    ):
+    """Have ``connection``'s picows listener give each frame to ``sink.on_frame`` (a compiled
+    call) unless the connection's class or the instance has its own ``on_ws_frame``; returns
+    ``sink`` when done, else None."""
+    base = _fast.FrameListener
+    if type(connection).on_ws_frame is not base.on_ws_frame or "on_ws_frame" in connection.__dict__:
         return None
-    callback = connection.on_ws_frame = sink.on_frame
-    return callback
+    connection.bind_sink(sink)
+    return sink
 
 
 class ChargePoint:
@@ -626,8 +622,8 @@ class ChargePoint:
             if ahead.recv is not None and not ahead.recv.done():
                 ahead.recv.cancel()
                 ahead.recv = None
-            if on_frame is not None and connection.__dict__.get("on_ws_frame") is on_frame:
-                del connection.on_ws_frame
+            if on_frame is not None and connection.frame_sink is on_frame:
+                connection.bind_sink(None)
 
     def _frame_sink(self, connection: Any, context: Any) -> Any:
         """The callback ``connection`` gives each frame to while ``start()`` waits for one.

@@ -33,6 +33,7 @@ from urllib.parse import unquote
 
 import picows
 
+from .. import _speedups
 from ..engine import (
     CLOSE_GOING_AWAY,
     CLOSE_NORMAL,
@@ -46,6 +47,8 @@ from ..options import CommonOptions, options_of
 __all__ = ["ConnectionClosed", "Server", "WebSocketConnection", "connect", "serve"]
 
 log = logging.getLogger("ocppfast.compat")
+# picows' listener with a compiled frame callback (ocppfast._compat_fast.FrameListener)
+_FrameListener: Any = _speedups.load("_compat_fast")[0].FrameListener
 
 _TEXT = 1  # picows.WSMsgType.TEXT
 _CONTINUATION = 0
@@ -77,11 +80,15 @@ class _Request:
         self.headers = headers
 
 
-class WebSocketConnection(picows.WSListener):
+class WebSocketConnection(_FrameListener):  # type: ignore[misc]
     """One WebSocket connection with ``websockets``' ``recv()``/``send()`` API over picows.
 
     Frames picows delivers are decoded to ``str`` and either handed to a waiting ``recv()`` or
-    queued; ``send(text)`` writes one TEXT frame.
+    queued; ``send(text)`` writes one TEXT frame. A picows ``WSListener`` through
+    ``ocppfast._compat_fast.FrameListener``: while a compat ChargePoint's ``start()`` reads from
+    it, frames go from picows to that ChargePoint's sink without a Python-level call (compiled);
+    otherwise to :meth:`_on_frame`. A subclass may override ``on_ws_frame`` (and call
+    ``super()``); frames then go through it.
     """
 
     def __init__(self, *, max_message_size: int = 1024 * 1024) -> None:
@@ -165,7 +172,9 @@ class WebSocketConnection(picows.WSListener):
         except Exception:  # noqa: BLE001 - informational only
             self.remote_address = None
 
-    def on_ws_frame(self, transport: Any, frame: Any) -> None:
+    def _on_frame(self, transport: Any, frame: Any) -> None:
+        """A frame from picows (``on_ws_frame``) while no ChargePoint's ``start()`` takes them
+        from the listener itself (see ``FrameListener``)."""
         if frame.msg_type == _TEXT and frame.fin:
             sink = self._sink
             if sink is not None and not self._frames:

@@ -261,7 +261,9 @@ async def test_logger_info_patched_on_the_instance_is_still_called() -> None:
 
 
 async def test_the_connection_gets_its_frame_callback_back_when_start_ends() -> None:
-    # start() sets the compiled on_ws_frame on the connection and removes it when it ends
+    # start() has the connection's listener give frames to its sink (compiled: a C attribute
+    # read by FrameListener.on_ws_frame; pure: the sink's on_frame in the instance dict) and
+    # takes that back when it ends
     from ocppfast.compat.serve import WebSocketConnection
 
     conn = WebSocketConnection()
@@ -276,8 +278,11 @@ async def test_the_connection_gets_its_frame_callback_back_when_start_ends() -> 
 
     task = asyncio.ensure_future(cp.start())
     await asyncio.sleep(0)
-    assert "on_ws_frame" in conn.__dict__
+    sink = conn.frame_sink
+    assert sink is not None and sink.cp is cp
+    assert ("on_ws_frame" in conn.__dict__) is (cp_module._fast is pure_fast)
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
+    assert conn.frame_sink is None
     assert "on_ws_frame" not in conn.__dict__
