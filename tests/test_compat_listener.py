@@ -18,51 +18,16 @@ Real loopback connections (``compat.serve`` / ``compat.connect``), the ChargePoi
 from __future__ import annotations
 
 import logging
-import sys
-from collections.abc import Awaitable, Callable
 from typing import Any
 from unittest import mock
 
 import picows
 import pytest
 
-import ocppfast.compat
 from ocppfast.compat import charge_point as cp_module
 from ocppfast.compat.serve import WebSocketConnection, _ServerConnection
-
-# the module (``ocppfast.compat.serve`` is also the name of its serve() function)
-serve_module = sys.modules[WebSocketConnection.__module__]
 from ocppfast.compat.v16 import call_result as result16
-from tests.compat.test_compat_fastpath import CP16, Recorder
-
-Exchange = Callable[[Any, Any], Awaitable[None]]
-
-
-async def _session(cls: type, exchange: Exchange, connection_class: type | None = None) -> Any:
-    """Serve ``cls`` on loopback, connect, run ``exchange(ws, cps)``; the ChargePoint made."""
-    rec = Recorder()
-    cps: list[Any] = []
-
-    async def on_connect(ws: Any) -> None:
-        cp = cls("CP-1", ws)
-        cp.rec = rec
-        cps.append(cp)
-        await cp.start()
-
-    with mock.patch.object(
-        serve_module, "_ServerConnection", connection_class or _ServerConnection
-    ):
-        server = await ocppfast.compat.serve(on_connect, "127.0.0.1", 0, subprotocols=["ocpp1.6"])
-        try:
-            port = server.sockets[0].getsockname()[1]
-            async with ocppfast.compat.connect(
-                f"ws://127.0.0.1:{port}/CP-1", subprotocols=["ocpp1.6"]
-            ) as ws:
-                await exchange(ws, cps)
-        finally:
-            server.close()
-            await server.wait_closed()
-    return cps[0]
+from tests.compat.test_compat_fastpath import CP16, Exchange, session
 
 
 async def _heartbeats(ws: Any, first: int, last: int) -> list[str]:
@@ -95,8 +60,8 @@ async def test_a_connection_overriding_on_ws_frame_gets_the_same_answers() -> No
 
         return run
 
-    plain = await _session(CP16, await exchange("plain"))
-    counted = await _session(CP16, await exchange("counted"), Counting)
+    plain = await session(CP16, await exchange("plain"))
+    counted = await session(CP16, await exchange("counted"), Counting)
     assert (
         replies["plain"]
         == replies["counted"]
@@ -132,7 +97,7 @@ async def test_a_step_patched_on_the_class_while_running_turns_the_inline_path_o
             ]
         assert await _heartbeats(ws, 5, 5) == ['[3,"5",{"currentTime":"T5"}]']
 
-    cp = await _session(CP16, exchange)
+    cp = await session(CP16, exchange)
     assert sent == ['[3,"3",{"currentTime":"T3"}]', '[3,"4",{"currentTime":"T4"}]']
     assert cp.rec.inline == [True, True, False, False, True]
 
@@ -157,7 +122,7 @@ async def test_the_plan_follows_a_handler_replaced_in_the_route_map() -> None:
         cp.route_map["Heartbeat"]["_on_action"] = cp.fp_heartbeat
         assert await _heartbeats(ws, 4, 4) == ['[3,"4",{"currentTime":"T4"}]']
 
-    cp = await _session(Swapped, exchange)
+    cp = await session(Swapped, exchange)
     assert [e[0] for e in cp.rec.events] == ["heartbeat", "heartbeat", "other", "heartbeat"]
     assert cp.rec.inline == [True, True, True, True]
 
@@ -173,7 +138,7 @@ async def test_the_plan_follows_the_version_set_on_the_instance() -> None:
         cp._ocpp_version = str(1.6)  # equal to the class attribute, not the same object
         assert await _heartbeats(ws, 3, 3) == ['[3,"3",{"currentTime":"T3"}]']
 
-    cp = await _session(CP16, exchange)
+    cp = await session(CP16, exchange)
     assert [e[:2] for e in cp.rec.events] == [
         ("heartbeat", "1"),
         ("heartbeat", "2"),
@@ -203,7 +168,7 @@ async def test_logger_methods_patched_on_the_logger_class_are_still_called() -> 
     level = logger.level
     logger.setLevel(logging.WARNING)
     try:
-        cp = await _session(CP16, exchange)
+        cp = await session(CP16, exchange)
     finally:
         logger.setLevel(level)
     assert calls == [

@@ -19,7 +19,10 @@ import decimal
 import json
 import logging
 import random
+import sys
+from collections.abc import Awaitable, Callable
 from typing import Any
+from unittest import mock
 
 import msgspec
 import pytest
@@ -27,6 +30,7 @@ import pytest
 import ocppfast.compat
 from ocppfast.compat import exceptions
 from ocppfast.compat.routing import after, on
+from ocppfast.compat.serve import WebSocketConnection, _ServerConnection
 from ocppfast.compat.v16 import ChargePoint as ChargePoint16
 from ocppfast.compat.v16 import call_result as result16
 from ocppfast.compat.v21 import ChargePoint as ChargePoint21
@@ -458,43 +462,61 @@ async def test_an_unencodable_answer_ends_start_on_both_paths() -> None:
     assert fast["lines"] == slow["lines"]
 
 
-async def test_a_step_mocked_while_running_turns_the_inline_path_off() -> None:
+Exchange = Callable[[Any, Any], Awaitable[None]]
+# the module (``ocppfast.compat.serve`` is also the name of its serve() function)
+serve_module = sys.modules[WebSocketConnection.__module__]
+
+
+async def session(cls: type, exchange: Exchange, connection_class: type | None = None) -> Any:
+    """Serve ``cls`` on loopback, connect, run ``exchange(ws, cps)``; the ChargePoint made."""
     rec = Recorder()
     cps: list[Any] = []
-    sent: list[str] = []
 
     async def on_connect(ws: Any) -> None:
-        cp = CP16("CP-1", ws)
+        cp = cls("CP-1", ws)
         cp.rec = rec
         cps.append(cp)
         await cp.start()
 
-    server = await ocppfast.compat.serve(on_connect, "127.0.0.1", 0, subprotocols=["ocpp1.6"])
-    try:
-        port = server.sockets[0].getsockname()[1]
-        async with ocppfast.compat.connect(
-            f"ws://127.0.0.1:{port}/CP-1", subprotocols=["ocpp1.6"]
-        ) as ws:
-            await ws.send('[2,"1","Heartbeat",{}]')
-            assert await ws.recv() == '[3,"1",{"currentTime":"T1"}]'
-            cp = cps[0]
-            original = cp._send
+    with mock.patch.object(
+        serve_module, "_ServerConnection", connection_class or _ServerConnection
+    ):
+        server = await ocppfast.compat.serve(on_connect, "127.0.0.1", 0, subprotocols=["ocpp1.6"])
+        try:
+            port = server.sockets[0].getsockname()[1]
+            async with ocppfast.compat.connect(
+                f"ws://127.0.0.1:{port}/CP-1", subprotocols=["ocpp1.6"]
+            ) as ws:
+                await exchange(ws, cps)
+        finally:
+            server.close()
+            await server.wait_closed()
+    return cps[0]
 
-            async def spy(message: str) -> None:
-                sent.append(message)
-                await original(message)
 
-            cp._send = spy  # as tests mock it
-            await ws.send('[2,"2","Heartbeat",{}]')
-            assert await ws.recv() == '[3,"2",{"currentTime":"T2"}]'
-            del cp._send
-            await ws.send('[2,"3","Heartbeat",{}]')
-            assert await ws.recv() == '[3,"3",{"currentTime":"T3"}]'
-    finally:
-        server.close()
-        await server.wait_closed()
+async def test_a_step_mocked_while_running_turns_the_inline_path_off() -> None:
+    sent: list[str] = []
+
+    async def exchange(ws: Any, cps: list[Any]) -> None:
+        await ws.send('[2,"1","Heartbeat",{}]')
+        assert await ws.recv() == '[3,"1",{"currentTime":"T1"}]'
+        cp = cps[0]
+        original = cp._send
+
+        async def spy(message: str) -> None:
+            sent.append(message)
+            await original(message)
+
+        cp._send = spy  # as tests mock it
+        await ws.send('[2,"2","Heartbeat",{}]')
+        assert await ws.recv() == '[3,"2",{"currentTime":"T2"}]'
+        del cp._send
+        await ws.send('[2,"3","Heartbeat",{}]')
+        assert await ws.recv() == '[3,"3",{"currentTime":"T3"}]'
+
+    cp = await session(CP16, exchange)
     assert sent == ['[3,"2",{"currentTime":"T2"}]']
-    assert rec.inline == [True, False, True]
+    assert cp.rec.inline == [True, False, True]
 
 
 @pytest.mark.parametrize(
@@ -600,29 +622,16 @@ async def test_a_handler_awaiting_call_gets_its_answer_on_the_inline_path() -> N
         def fp_list_version(self) -> Any:
             return result16.GetLocalListVersion(list_version=7)
 
-    servers: list[Any] = []
+    async def exchange(ws: Any, servers: list[Any]) -> None:
+        client = Client("CP-1", ws)
+        running = asyncio.ensure_future(client.start())
+        boot = await asyncio.wait_for(
+            client.call(call.BootNotification(charge_point_model="M", charge_point_vendor="V")),
+            10,
+        )
+        assert boot.interval == 7
+        again = await asyncio.wait_for(servers[0].call(call.GetLocalListVersion()), 10)
+        assert again.list_version == 7
+        running.cancel()
 
-    async def on_connect(ws: Any) -> None:
-        cp = Server("CP-1", ws)
-        servers.append(cp)
-        await cp.start()
-
-    server = await ocppfast.compat.serve(on_connect, "127.0.0.1", 0, subprotocols=["ocpp1.6"])
-    try:
-        port = server.sockets[0].getsockname()[1]
-        async with ocppfast.compat.connect(
-            f"ws://127.0.0.1:{port}/CP-1", subprotocols=["ocpp1.6"]
-        ) as ws:
-            client = Client("CP-1", ws)
-            running = asyncio.ensure_future(client.start())
-            boot = await asyncio.wait_for(
-                client.call(call.BootNotification(charge_point_model="M", charge_point_vendor="V")),
-                10,
-            )
-            assert boot.interval == 7
-            again = await asyncio.wait_for(servers[0].call(call.GetLocalListVersion()), 10)
-            assert again.list_version == 7
-            running.cancel()
-    finally:
-        server.close()
-        await server.wait_closed()
+    await session(Server, exchange)
