@@ -26,6 +26,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--warmup", type=float, help="seconds of steady load before measuring")
     p.add_argument("--idle", type=float, help="seconds of idle hold before reading RSS")
     p.add_argument(
+        "--small-rounds",
+        type=int,
+        help="interleaved rounds of the small steady runs (medians; quick 1, full 3)",
+    )
+    p.add_argument(
         "--picows-transport",
         choices=["uvloop", "aiofastnet"],
         default="uvloop",
@@ -51,6 +56,8 @@ def main(argv: list[str] | None = None) -> int:
         profile.warmup = args.warmup
     if args.idle is not None:
         profile.idle_settle = args.idle
+    if args.small_rounds:
+        profile.small_rounds = args.small_rounds
     servers = [s for s in args.servers.split(",") if s]
     unknown = [s for s in servers if s not in SERVERS]
     if unknown:

@@ -1,10 +1,11 @@
 """The orchestrator: start each server and the generators, run the scenarios, collect figures.
 
-Per server kind (``servers.SERVERS``):
+For the server kinds asked (``servers.SERVERS``):
 
-* small steady: a fresh server; for each n in ``steady_ns`` (1 and 100) connect n chargers, run
-  the steady load, disconnect;
-* scale: for each N in ``scale_ns``, a fresh server: baseline RSS; connect + BootNotification of
+* small steady (first, every server at once: :func:`run_small`): for each n in ``steady_ns`` (1
+  and 100) connect n chargers to each server, run the steady load on each server in turn for
+  ``small_rounds`` interleaved rounds (medians; rounds kept for paired ratios), disconnect;
+* scale, one server kind after another: for each N in ``scale_ns``, a fresh server: baseline RSS; connect + BootNotification of
   N chargers (scenario 1); idle hold (scenario 4: RSS per charger); fan-out rounds (scenario 3);
   steady load with all N chargers (scenario 2); stop. A server that cannot boot all N stops
   there (the reason is recorded) and is not tried at a larger N.
@@ -19,6 +20,7 @@ import math
 import os
 import platform
 import resource
+import statistics
 import tempfile
 import time
 from dataclasses import asdict, dataclass, field
@@ -57,6 +59,9 @@ class Profile:
     caps: dict[str, int] = field(default_factory=dict)
     cap_reason: str = ""
     picows_transport: str = "uvloop"  # or "aiofastnet" (picows' default when installed)
+    # Interleaved rounds of the small steady runs (see run_small): one server measured alone for
+    # a few seconds moves 10-20% with the machine; rounds paired in time cancel most of it.
+    small_rounds: int = 1
 
 
 QUICK = Profile(
@@ -70,6 +75,7 @@ FULL = Profile(
     warmup=1.0,
     fanout_rounds=3,
     idle_settle=2.0,
+    small_rounds=3,
 )
 
 
@@ -313,31 +319,78 @@ def connect_timeout(n: int) -> float:
     return max(20.0, min(240.0, n / 100.0))
 
 
-def run_small(kind: ServerKind, profile: Profile, cpus: tuple, log_dir: str, say: Any) -> dict:
+def _median_sample(samples: list[dict[str, Any]]) -> dict[str, Any]:
+    """Field by field medians of several :func:`steady` results (nested dicts too)."""
     out: dict[str, Any] = {}
-    server = ServerProcess(kind, cpus[0], log_dir, profile.picows_transport)
+    for key, first in samples[0].items():
+        values = [s.get(key) for s in samples]
+        if isinstance(first, dict):
+            out[key] = _median_sample([v for v in values if isinstance(v, dict)])
+        elif all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
+            out[key] = statistics.median(values)  # type: ignore[type-var]
+        else:
+            out[key] = first
+    return out
+
+
+def run_small(
+    kinds: list[ServerKind], profile: Profile, cpus: tuple, log_dir: str, say: Any
+) -> dict[str, dict[str, Any]]:
+    """The small steady runs of every server, interleaved: all servers up at once (idle ones
+    cost nothing measurable), each with its own chargers, then ``profile.small_rounds`` rounds
+    in which every server in turn runs the steady load (order reversed every other round, as
+    ``benchmarks.load.ab`` does). A server's figures are the medians over rounds; each round is
+    kept (``rounds``) so that ratios between servers can be paired within a round (same moment,
+    same machine load): ``report.goals`` does. Returns {server name: {run key: figures}}."""
+    out: dict[str, dict[str, Any]] = {k.name: {} for k in kinds}
+    servers: dict[str, ServerProcess] = {}
     try:
+        for kind in kinds:
+            try:
+                servers[kind.name] = ServerProcess(kind, cpus[0], log_dir, profile.picows_transport)
+            except Exception as exc:  # noqa: BLE001 - recorded; the others go on
+                out[kind.name] = {"error": f"{type(exc).__name__}: {exc}"}
+                say(f"  {kind.name}: steady failed: {exc}")
         runs = [(n, str(n), cpus[1]) for n in profile.steady_ns]
         if cpus[0] is not None:
             runs += [(n, f"{n}@shared-core", cpus[0]) for n in profile.steady_shared_core_ns]
         for n, key, gen_cpus in runs:
-            chargers = Chargers(n, profile.per_process, gen_cpus, log_dir, profile.picows_transport)
+            fleets: dict[str, Chargers] = {}
             try:
-                boot = chargers.connect(server.url, connect_timeout(n))
-                if boot["booted"] < n:
-                    out[key] = {"status": "stopped", "reason": _why(boot, n), "boot": boot}
-                    continue
-                out[key] = {"status": "ok", **steady(server, chargers, profile)}
-                s = out[key]
-                say(
-                    f"  {kind.name:14s} steady n={key:<6s} {s['calls_per_s']:9.0f} calls/s  "
-                    f"p50 {_ms(s['latency_s']['p50'])} ms  "
-                    f"cpu {s['server_cpu_us_per_call'] or 0:.1f} us/call  other {s['other_busy']:.0%}"
-                )
+                for name, server in servers.items():
+                    fleet = Chargers(n, profile.per_process, gen_cpus, log_dir,
+                                     profile.picows_transport)  # fmt: skip
+                    fleets[name] = fleet
+                    boot = fleet.connect(server.url, connect_timeout(n))
+                    if boot["booted"] < n:
+                        out[name][key] = {"status": "stopped", "reason": _why(boot, n),
+                                          "boot": boot}  # fmt: skip
+                ready = [name for name in servers if key not in out[name]]
+                samples: dict[str, list[dict[str, Any]]] = {name: [] for name in ready}
+                for r in range(profile.small_rounds):
+                    order = ready if r % 2 == 0 else list(reversed(ready))
+                    for name in order:
+                        s = steady(servers[name], fleets[name], profile)
+                        samples[name].append(s)
+                        say(
+                            f"  {name:14s} steady n={key:<6s} {s['calls_per_s']:9.0f} calls/s  "
+                            f"p50 {_ms(s['latency_s']['p50'])} ms  "
+                            f"cpu {s['server_cpu_us_per_call'] or 0:.1f} us/call  "
+                            f"other {s['other_busy']:.0%}"
+                            + (
+                                f"  (round {r + 1}/{profile.small_rounds})"
+                                if profile.small_rounds > 1
+                                else ""
+                            )
+                        )
+                for name, rows in samples.items():
+                    out[name][key] = {"status": "ok", **_median_sample(rows), "rounds": rows}
             finally:
-                chargers.close()
+                for fleet in fleets.values():
+                    fleet.close()
     finally:
-        server.stop()
+        for server in servers.values():
+            server.stop()
     return out
 
 
@@ -482,16 +535,19 @@ def run(
         )
     t_run = time.perf_counter()
     try:
+        say("small steady runs, servers interleaved:")
+        try:
+            small = run_small([SERVERS[name] for name in servers], profile, cpus, log_dir, say)
+        except Exception as exc:  # noqa: BLE001 - recorded; the run goes on
+            error = {"error": f"{type(exc).__name__}: {exc}"}
+            small = {name: dict(error) for name in servers}
+            say(f"  steady failed: {exc}")
         for name in servers:
             kind = SERVERS[name]
             entry: dict[str, Any] = {"label": kind.label, "steady_small": {}, "scale": {}}
             results["servers"][name] = entry
             say(f"{kind.label}:")
-            try:
-                entry["steady_small"] = run_small(kind, profile, cpus, log_dir, say)
-            except Exception as exc:  # noqa: BLE001 - recorded; the run goes on
-                entry["steady_small"] = {"error": f"{type(exc).__name__}: {exc}"}
-                say(f"  {name}: steady failed: {exc}")
+            entry["steady_small"] = small.get(name, {})
             stopped: str | None = None
             for n in profile.scale_ns:
                 cap = profile.caps.get(name)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import statistics
 from typing import Any
 
 ECHO = "echo"
@@ -67,9 +68,28 @@ def goals(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:
         v = steady.get(key, {}).get(name, {}).get(field)
         return float(v) if v else None
 
+    def paired(key: str, names: tuple[str, ...], field: str, f: Any) -> float | None:
+        """``f`` of the servers' figures: the median of ``f`` over the rounds paired in time
+        when every one of ``names`` has the same number of interleaved rounds (harness'
+        ``run_small``), else ``f`` of their figures (medians or one run)."""
+        rows = [steady.get(key, {}).get(name, {}) for name in names]
+        rounds = [row.get("rounds") or [] for row in rows]
+        if len(rounds[0]) > 1 and all(len(r) == len(rounds[0]) for r in rounds):
+            vals = []
+            for i in range(len(rounds[0])):
+                xs = [r[i].get(field) for r in rounds]
+                if all(xs):
+                    v = f(*[float(x) for x in xs])
+                    if v is not None:
+                        vals.append(v)
+            return statistics.median(vals) if vals else None
+        xs2 = [fig(key, name, field) for name in names]
+        if any(x is None for x in xs2):
+            return None
+        return f(*xs2)  # type: ignore[no-any-return]
+
     def ratio(key: str, a: str, b: str, field: str) -> float | None:
-        x, y = fig(key, a, field), fig(key, b, field)
-        return None if x is None or y is None else x / y
+        return paired(key, (a, b), field, lambda x, y: x / y)
 
     def add(what: str, r: float | None, target: str, ok: bool | None) -> None:
         out.append((what, "-" if r is None else f"{r:.2f}x", target, verdict(ok)))
@@ -107,10 +127,12 @@ def goals(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:
             ">= 1.25x",
             None if r is None else r >= 1.25,
         )
-        me, pure, floor = fig(key, GOAL_SERVER, cpu), fig(key, PURE, cpu), fig(key, ECHO_C, cpu)
-        layer = None
-        if me is not None and pure is not None and floor is not None and me > floor:
-            layer = (pure - floor) / (me - floor)
+        layer = paired(
+            key,
+            (GOAL_SERVER, PURE, ECHO_C),
+            cpu,
+            lambda me, pure, floor: (pure - floor) / (me - floor) if me > floor else None,
+        )
         add(
             f"OCPP layer (minus the C floor), pure / compiled, {key}",
             layer,
@@ -204,6 +226,16 @@ def markdown(results: dict[str, Any]) -> str:
             "|---|---|---|---|",
         ]
         lines += [f"| {a} | {b} | {c} | {d} |" for a, b, c, d in g]
+        rounds = results["profile"].get("small_rounds", 1)
+        if rounds > 1:
+            lines += [
+                "",
+                (
+                    f"At 1 and 100 chargers each figure is the median of {rounds} interleaved "
+                    "rounds (every server in turn, the order reversed every other round) and "
+                    "each ratio the median of the ratios within a round."
+                ),
+            ]
         lines.append("")
 
     lines += [
