@@ -8,10 +8,34 @@ and ``disconnect()``. One source, two speeds: compiled by Cython with ``_engine_
 The per-frame path is: decode the envelope (``wire.decode_frame``) -> find the pending future or
 the handler -> decode the payload with the action's typed decoder -> invoke -> encode the reply ->
 hand the bytes to the transport. Sync handlers answer inline, without a task.
+
+The interface, declared (``_engine_c.pxd`` exposes exactly these attributes to Python; the
+others are private to this module, and other modules change an engine only through its methods;
+tests/test_engine_iface.py checks both):
+
+Attributes (public): ``max_outstanding``, ``call_timeout``, ``validate_incoming``,
+``validate_outgoing``, ``accepted``, ``observer`` and ``fast_path``.
+
+Attributes (readonly): ``loop``, ``subprotocol``, ``identity``, ``actions``, ``transport``,
+``rx_count`` and ``max_unanswered_calls``.
+
+Methods (transport side): ``attach(transport, other_frame, peer_certificate)`` for each new
+connection, ``feed(transport, frame)`` (picows' frames; :class:`FrameListener` calls it),
+``deliver(data)`` for a reassembled message, ``receive(data)``, ``set_fragmenting(on)``,
+``pause_writing()``, ``resume_writing()``, ``peer_closed(code, reason)``,
+``connection_lost()``, ``close_transport(code, reason)``, ``abort(code, reason)``,
+``use_version(subprotocol, actions)``, ``set_handler(action, handler)``,
+``add_after(action, hook)`` (with the module's ``handlers_changed()`` after a shared handler
+table changed), and for a station kept across reconnects ``track_reconnects(versions)``,
+``mark_connected()``, ``mark_disconnected()``, ``mark_closed()``, ``closed_event()``,
+``connected_event()``.
+
+User-facing API (``ocppfast.ChargePoint``, a subclass) is listed in ``charge_point.PUBLIC_API``.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import socket as _socket
@@ -51,6 +75,7 @@ __all__ = [
     "FrameListener",
     "Sweeper",
     "call_hook",
+    "handlers_changed",
     "hook_name",
 ]
 
@@ -71,6 +96,9 @@ if _COMPILED:  # C functions for the compiled build only (see _cut, _result_fram
     from cython.cimports.libc.string import memcmp, memcpy  # type: ignore[import-untyped]
 
 TEXT = 1  # picows WSMsgType.TEXT; a constant so the .py does not import what the .pxd cimports
+# The same as picows' C enum when compiled (see _engine_c.pxd): passed to send() as is, where the
+# Python int TEXT would be converted on every call.
+_WS_TEXT: Any = TEXT
 _CLOSE_FRAME = 8  # picows WSMsgType.CLOSE
 _SMALL_RCVBUF = 32 * 1024  # bytes; the kernel doubles it (socket(7))
 
@@ -110,9 +138,9 @@ _Raw = msgspec.Raw
 # the bytes, and many answers repeat exactly (empty responses; a Heartbeat's time within the same
 # second), so a repeat costs one bytes comparison instead of a decode with its RFC 3339 patterns.
 _last_valid: dict[Any, bytes] = {}
-# Per response type, the last answer that passed the check and the ocppfast.now() stamp current
-# when it did (see _restamped).
-_last_answer: dict[Any, tuple[bytes, bytes]] = {}
+# Per response type, a cell [the last answer that passed the check, the ocppfast.now() stamp
+# current when it did] (see _restamped); plans keep a reference to their type's cell.
+_last_answer: dict[Any, list[Any]] = {}
 _last_stamp = clock.last_stamp
 _monotonic = time.monotonic
 # RFC 6455 section 5.2 header of an unmasked, final TEXT frame with a payload under 126 bytes:
@@ -127,6 +155,31 @@ def _text_header(n: int) -> bytes:
     if n < 65536:
         return b"\x81\x7e" + n.to_bytes(2, "big")
     return b"\x81\x7f" + n.to_bytes(8, "big")
+
+
+def _client_frame(data: bytes, key: bytes) -> bytes:
+    """A client's final TEXT frame of ``data``, masked with the 4-byte ``key`` (RFC 6455
+    section 5.3: octet i of the payload XOR octet i modulo 4 of the key)."""
+    n = len(data)
+    if n < 126:
+        header = bytes((0x81, 0x80 | n))
+    elif n < 65536:
+        header = b"\x81\xfe" + n.to_bytes(2, "big")
+    else:
+        header = b"\x81\xff" + n.to_bytes(8, "big")
+    if _COMPILED:
+        masked = PyBytes_FromStringAndSize(cython.NULL, n)
+        out = cython.cast(cython.p_uchar, PyBytes_AS_STRING(masked))
+        src = cython.cast(cython.p_uchar, data)
+        mask = cython.cast(cython.p_uchar, key)
+        for i in range(n):
+            out[i] = src[i] ^ mask[i & 3]
+    else:  # the whole payload as one integer: a byte loop would cost ~50x more
+        stretched = (key * (n // 4 + 1))[:n]
+        masked = (int.from_bytes(data, "little") ^ int.from_bytes(stretched, "little")).to_bytes(
+            n, "little"
+        )
+    return header + key + masked  # type: ignore[no-any-return]
 
 
 def _cut(data: bytes, start: Any, end: Any) -> bytes:
@@ -255,6 +308,69 @@ def sweeper_for(loop: Any) -> Sweeper:
     return s
 
 
+# Bumped whenever a handler table or an action registry changes (Engine.set_handler, the
+# ``actions`` setter, handlers_changed()): a _Plan made before is not used again.
+_epoch = 0
+
+
+# Plans are shared by the engines they are equally valid for: every engine without handlers of
+# its own (a central system's stations, handled by its server-wide handlers) with the same action
+# registry and shared handler table finds its plans in one table here, keyed by those two
+# objects' ids (the entry holds both, so neither id is reused while it exists). An engine with
+# handlers of its own keeps a private table. A plan knows its table (``_Plan.table``), so an
+# engine switching between a few actions finds the next one with one dict lookup.
+_plan_tables: dict[tuple[int, int], tuple[Any, Any, dict[str, Any]]] = {}
+PLAN_TABLES = 64  # registry x handler-table pairs remembered (then forgotten, and made again)
+PLANS = 256  # plans per table (an action registry is smaller; vendor actions may add some)
+
+
+def handlers_changed() -> None:
+    """Tell every engine that a shared handler table (a central system's) changed: the plans
+    made from it (see :class:`_Plan`) are made again on their next CALL."""
+    global _epoch
+    _epoch += 1
+
+
+class _Plan:
+    """What a CALL of one action needs on one engine, looked up once: the action, its handler
+    (``shared``: a server-wide one, called with the engine), the request decoder's bound
+    ``decode``, the response type, and the cell of the last answer of that type that passed
+    its check. An engine keeps the plan of the last action it dispatched (stations send the
+    same few actions over and over): a repeat costs a compare instead of two dict lookups,
+    two attribute reads and a method lookup; another action, one lookup in the plan's
+    ``table`` (see _plan_tables). Valid while ``epoch`` is the module's."""
+
+    __slots__ = (
+        "action",
+        "checked",
+        "decode",
+        "epoch",
+        "handler",
+        "key",
+        "name",
+        "response",
+        "shared",
+        "table",
+    )
+
+    def __init__(
+        self, name: str, action: Any, handler: Any, shared: bool, table: dict[str, Any]
+    ) -> None:
+        self.table = table
+        self.name = name
+        self.key = name.encode("utf-8")  # compared with the bytes of a compact CALL's action
+        self.action = action
+        self.handler = handler
+        self.shared = shared
+        self.decode = action.request_decoder.decode
+        self.response = action.response
+        checked = _last_answer.get(action.response)
+        if checked is None:
+            checked = _last_answer[action.response] = [None, b""]
+        self.checked = checked
+        self.epoch = _epoch
+
+
 class _Flow:
     """An engine's rarely touched state: backpressure, the closing handshake, its tasks and
     timers. Kept apart so the per-frame path reads fewer attributes of the engine itself."""
@@ -263,26 +379,28 @@ class _Flow:
         "async_calls",
         "backlog",
         "close_timeout",
+        "closed_event",
         "closing",
         "coalesce",
+        "connected_event",
         "fragmenting",
         "hook_tasks",
         "id_counter",
         "id_factory",
         "id_prefix",
-        "last_action",
-        "last_action_key",
         "max_bad_messages",
         "max_frames",
         "max_write_buffer",
         "observer_failed",
         "other_frame",
         "peer_certificate",
+        "queue",
         "require_boot",
         "small_reads",
         "sweeper",
         "tasks",
         "timers",
+        "versions",
         "write_paused",
         "write_timeout",
     )
@@ -306,13 +424,20 @@ class _Flow:
         self.id_factory: Any = None
         self.id_prefix = os.urandom(6).hex()  # unique across reconnects of this identity
         self.id_counter = 0
-        self.last_action = ""  # the action of the last compact CALL (see Engine._fast_call)
-        self.last_action_key = b""
         self.small_reads = False  # SO_RCVBUF lowered (a peer that sent more than it is served)
         self.observer_failed = False  # an observer method raised (logged once per connection)
         self.max_bad_messages = 10
         self.require_boot = False
         self.sweeper: Any = None
+        # Resolves when the connection is closed (for good, with reconnects); made on demand.
+        self.closed_event: asyncio.Event | None = None
+        # Set while connected; made by track_reconnects() (a station that reconnects).
+        self.connected_event: asyncio.Event | None = None
+        self.versions: tuple[str, ...] | None = None  # offered ones (see track_reconnects)
+        # CALLs waiting for a free slot (the one-outstanding-CALL rule), oldest first; made on
+        # first use (an empty deque is ~600 bytes). Here, not in the engine: pure Python keeps
+        # an instance's attributes in a shared-key table (fast reads) only up to 30 of them.
+        self.queue: deque[Any] | None = None
 
 
 class Engine:
@@ -344,8 +469,9 @@ class Engine:
         max_write_buffer: int = 4 * 1024 * 1024,
         write_timeout: float = 30.0,
         close_timeout: float = 5.0,
+        hook_tasks: set[Any] | None = None,
     ) -> None:
-        self._loop = loop
+        self.loop = loop
         self.subprotocol = subprotocol
         self.identity = identity
         self.actions = actions
@@ -354,7 +480,6 @@ class Engine:
         self._shared_handlers = shared_handlers if shared_handlers is not None else {}
         self._shared_after = shared_after if shared_after is not None else {}
         self._pending: dict[str, Any] = {}
-        self._queue: deque[Any] | None = None  # made on first use: an empty deque is ~600 bytes
         self._outstanding = 0
         self.max_outstanding = max_outstanding
         self.call_timeout = call_timeout
@@ -362,7 +487,7 @@ class Engine:
         self.validate_outgoing = validate_outgoing
         self.accepted = not require_boot
         self._bad_messages = 0
-        self._transport: Any = None
+        self.transport: Any = None
         self._ws: Any = None  # the same transport when it is picows' (a direct C call compiled)
         # Frames written while a read's frames are handled, sent in one write at its end.
         self._out: list[bytes] | None = None
@@ -378,6 +503,7 @@ class Engine:
         # any was answered) plus those whose async handler is still running.
         self._unanswered = 0
         self._flow = _Flow(max_write_buffer, write_timeout, close_timeout)
+        self._plan: _Plan | None = None  # of the last action dispatched (see _Plan)
         self._flow.max_frames = max_frames_per_tick or (1 << 62)  # 0: no limit
         self._flow.id_factory = id_factory
         # Read off the per-frame path, so kept in _flow: pure Python keeps an instance's
@@ -385,6 +511,7 @@ class Engine:
         self._flow.max_bad_messages = max_bad_messages
         self._flow.require_boot = require_boot
         self._flow.sweeper = sweeper_for(loop)
+        self._flow.hook_tasks = hook_tasks  # a server's engines share its set
         # Told about every frame and call (see _observe); None costs one compare per event.
         self.observer: Any = None
         # Compact CALLs take _fast_call when compiled (pure, it would only add work).
@@ -392,20 +519,102 @@ class Engine:
 
     # --- transport side ----------------------------------------------------------------
 
-    def attach(self, transport: Any) -> None:
-        self._transport = transport
+    def attach(self, transport: Any, other_frame: Any = None, peer_certificate: Any = None) -> None:
+        """A new connection: ``transport`` (picows' or any object with ``send(msg_type, data)``,
+        ``send_close(code, reason)`` and ``disconnect(graceful)``); ``other_frame(msg_type, fin,
+        data)`` takes the frames :meth:`feed` does not (control frames, fragments);
+        ``peer_certificate`` is the TLS client certificate, as ``getpeercert()`` gives it."""
+        self.transport = transport
         self._ws = transport if isinstance(transport, picows.WSTransport) else None
         self._closed = False
         self._out = None
         flow = self._flow
-        # A client masks every frame with a fresh key (RFC 6455 section 5.3): picows frames
-        # those one by one; a server's frames are coalesced (see _flush).
-        flow.coalesce = self._ws is not None and not self._ws.is_client_side
+        # One write per read, on both sides of a picows transport (see _flush).
+        flow.coalesce = self._ws is not None
         flow.closing = flow.fragmenting = flow.write_paused = False
         flow.backlog = None
         self._hold = False
         self._chunk_frames = 0
         self._unanswered = flow.async_calls
+        flow.other_frame = other_frame
+        flow.peer_certificate = peer_certificate
+
+    def use_version(self, subprotocol: str, actions: dict[str, Any]) -> None:
+        """Speak ``subprotocol`` with the registry ``actions`` from now on (a station that
+        reconnected and negotiated again, or a registry with a vendor action added)."""
+        self.subprotocol = subprotocol
+        self.actions = actions
+        self._plan = None  # its table was the old registry's
+        handlers_changed()
+
+    def add_after(self, action_name: str, hook: Any) -> None:
+        """Run ``hook(request, response)`` after each answer to a CALL of ``action_name``."""
+        self._after.setdefault(action_name, []).append(hook)
+
+    # Connection life as a station that reconnects sees it (ocppfast.client): the engine
+    # outlives its connections, and waiters wait for the one that comes next.
+
+    def track_reconnects(self, versions: Any) -> None:
+        """This engine is kept across reconnects offering ``versions``: ``connected_event()``
+        and ``closed_event()`` are made now and follow :meth:`mark_connected`,
+        :meth:`mark_disconnected` and :meth:`mark_closed`."""
+        flow = self._flow
+        flow.versions = tuple(versions)
+        flow.closed_event = asyncio.Event()
+        flow.connected_event = asyncio.Event()
+
+    def mark_connected(self) -> None:
+        """A connection is up (again): ``wait_closed()`` waits for its end."""
+        flow = self._flow
+        if flow.closed_event is not None:
+            flow.closed_event.clear()
+        if flow.connected_event is not None:
+            flow.connected_event.set()
+
+    def mark_disconnected(self) -> None:
+        """The connection is gone, and another may follow (see :meth:`mark_closed`)."""
+        if self._flow.connected_event is not None:
+            self._flow.connected_event.clear()
+
+    def mark_closed(self) -> None:
+        """The connection is closed for good: wake whoever waits in ``wait_closed()``."""
+        if self._flow.closed_event is not None:
+            self._flow.closed_event.set()
+
+    def closed_event(self) -> asyncio.Event:
+        """Set once the connection is closed for good (made on demand: most never need it)."""
+        if self._flow.closed_event is None:
+            self._flow.closed_event = asyncio.Event()
+        return self._flow.closed_event
+
+    def connected_event(self) -> asyncio.Event | None:
+        """Set while connected, for an engine kept across reconnects (else None)."""
+        return self._flow.connected_event
+
+    @property
+    def versions(self) -> tuple[str, ...] | None:
+        """The subprotocols offered (an engine kept across reconnects), else None."""
+        return self._flow.versions
+
+    @property
+    def hook_tasks(self) -> set[Any] | None:
+        """Tasks of async after-hooks still running (the server's set on the server side)."""
+        return self._flow.hook_tasks
+
+    @property
+    def handler_tasks(self) -> int:
+        """Async handlers still running."""
+        return len(self._flow.tasks or ())
+
+    @property
+    def coalesce(self) -> bool:
+        """The answers to the frames of one read go out in one write (server side of a picows
+        transport; set by :meth:`attach`)."""
+        return self._flow.coalesce
+
+    @coalesce.setter
+    def coalesce(self, on: bool) -> None:
+        self._flow.coalesce = on and self._ws is not None
 
     @property
     def closed(self) -> bool:
@@ -419,7 +628,7 @@ class Engine:
     @property
     def queued_count(self) -> int:
         """CALLs waiting for a free slot (the one-outstanding-CALL rule)."""
-        return len(self._queue) if self._queue is not None else 0
+        return len(self._flow.queue) if self._flow.queue is not None else 0
 
     def feed(self, transport: Any, frame: Any) -> None:
         """picows ``on_ws_frame``: complete TEXT frames go straight in; others to the listener
@@ -509,9 +718,9 @@ class Engine:
         if old is not None:
             old.cancel()
         if delay < 0:
-            timers[name] = self._loop.call_soon(callback)
+            timers[name] = self.loop.call_soon(callback)
         else:
-            timers[name] = self._loop.call_later(delay, callback)
+            timers[name] = self.loop.call_later(delay, callback)
 
     def _cancel_timer(self, name: str) -> None:
         if self._flow.timers is not None:
@@ -521,7 +730,7 @@ class Engine:
 
     def _set_reading(self, on: bool) -> None:
         """Pause or resume reading from the socket (picows transports only)."""
-        underlying = getattr(self._transport, "underlying_transport", None)
+        underlying = getattr(self.transport, "underlying_transport", None)
         if underlying is None or underlying.is_closing():
             return
         try:
@@ -543,7 +752,7 @@ class Engine:
             # reads fill it: for a peer that sends faster than it is served, a small kernel
             # receive buffer bounds what one read (one callback) can carry.
             self._flow.small_reads = True
-            underlying = getattr(self._transport, "underlying_transport", None)
+            underlying = getattr(self.transport, "underlying_transport", None)
             sock = underlying.get_extra_info("socket") if underlying is not None else None
             if sock is not None:
                 try:
@@ -626,7 +835,7 @@ class Engine:
     def _check_write_buffer(self) -> None:
         if not self._flow.write_paused:
             return
-        underlying = getattr(self._transport, "underlying_transport", None)
+        underlying = getattr(self.transport, "underlying_transport", None)
         if underlying is None:
             return
         size = underlying.get_write_buffer_size()
@@ -645,9 +854,9 @@ class Engine:
             if self._out is not None:
                 self._out.append(data)  # sent with the others of this read (_flush)
             elif self._ws is not None:
-                self._ws.send(TEXT, data)
+                self._ws.send(_WS_TEXT, data)
             else:
-                self._transport.send(TEXT, data)
+                self.transport.send(TEXT, data)
             if self.observer is not None:
                 self._observe_frame(data, True)
             if self._hold and self._out is None:
@@ -655,20 +864,27 @@ class Engine:
 
     def _flush(self) -> None:
         """Send the frames collected while a read was handled, in one write (one syscall):
-        picows' ``send`` writes each frame on its own, so more than one are framed here
-        (server side: unmasked, RFC 6455 section 5.1) and joined."""
+        picows' ``send`` writes each frame on its own (and has no call that frames without
+        writing), so more than one are framed here and joined: a server's unmasked, a
+        client's masked, each with its own key (RFC 6455 section 5.1, 5.3)."""
         out = self._out
         self._out = None
         if not out or self._closed:
             return
         ws = self._ws
         if len(out) == 1:
-            ws.send(TEXT, out[0])
+            ws.send(_WS_TEXT, out[0])
         elif not (ws.is_close_frame_sent or ws.is_disconnected):
             parts = []
-            for data in out:
-                parts.append(_text_header(len(data)))
-                parts.append(data)
+            if ws.is_client_side:
+                # "a fresh masking key ... from a strong source of entropy" (section 5.3)
+                keys = os.urandom(4 * len(out))
+                for k, data in enumerate(out):
+                    parts.append(_client_frame(data, keys[4 * k : 4 * k + 4]))
+            else:
+                for data in out:
+                    parts.append(_text_header(len(data)))
+                    parts.append(data)
             ws.underlying_transport.write(b"".join(parts))
         if self._hold:
             self._check_write_buffer()
@@ -761,11 +977,11 @@ class Engine:
         """Start the closing handshake (RFC 6455 section 7.1.2): send a Close frame, dispatch
         nothing more, read on until the peer's Close (or EOF), then close the TCP connection;
         after ``close_timeout`` seconds without it, drop the connection."""
-        if self._transport is None or self._closed or self._flow.closing:
+        if self.transport is None or self._closed or self._flow.closing:
             return
         self._begin_closing()
         try:
-            self._transport.send_close(code, reason)
+            self.transport.send_close(code, reason)
         except Exception:
             log.debug("%s: sending close failed", self.identity, exc_info=True)
         if self._ws is None or self._flow.write_paused:
@@ -800,7 +1016,7 @@ class Engine:
         if not self._flow.closing:
             self._begin_closing()
             try:
-                self._transport.send_close(code, reason)
+                self.transport.send_close(code, reason)
             except Exception:
                 log.debug("%s: answering close failed", self.identity, exc_info=True)
         self._disconnect(True)
@@ -814,12 +1030,12 @@ class Engine:
 
     def abort(self, code: int, reason: bytes) -> None:
         """Send a Close frame if possible and drop the connection at once."""
-        if self._transport is None or self._closed:
+        if self.transport is None or self._closed:
             return
         if not self._flow.closing:
             self._begin_closing()
             try:
-                self._transport.send_close(code, reason)
+                self.transport.send_close(code, reason)
             except Exception:
                 log.debug("%s: sending close failed", self.identity, exc_info=True)
         self._disconnect(False)
@@ -829,7 +1045,7 @@ class Engine:
             self._flush()
         self._cancel_timer("close")
         try:
-            self._transport.disconnect(graceful)
+            self.transport.disconnect(graceful)
         except Exception:
             log.debug("%s: disconnect failed", self.identity, exc_info=True)
 
@@ -852,9 +1068,9 @@ class Engine:
         for task in tasks or ():
             task.cancel()
         pending = self._pending
-        queue = self._queue
+        queue = self._flow.queue
         self._pending = {}
-        self._queue = None
+        self._flow.queue = None
         self._outstanding = 0
         observed = self.observer is not None
         for entry in pending.values():
@@ -947,8 +1163,10 @@ class Engine:
         elif self.observer is not None:
             # A SEND is never answered (2.1 part 4 section 4.2.5): its outcome is "send".
             self._observe_call_in(action_name, "send")
-        action = self.actions.get(action_name)
-        if action is None:
+        plan = self._plan
+        if plan is None or plan.epoch != _epoch or plan.name != action_name:
+            plan = self._make_plan(action_name)
+        if plan is None and self.actions.get(action_name) is None:
             if not is_send:
                 self._reply_error(
                     unique_id,
@@ -966,22 +1184,17 @@ class Engine:
                     unique_id, SecurityError("BootNotification has not been accepted"), action_name
                 )
             return
-        shared = False
-        handler = self._handlers.get(action_name) if self._handlers else None
-        if handler is None:
-            handler = self._shared_handlers.get(action_name)
-            if handler is None:
-                if not is_send:
-                    self._reply_error(
-                        unique_id, NotSupportedError(f"{action_name} is not supported"), action_name
-                    )
-                else:
-                    log.warning("%s: SEND %s has no handler", self.identity, action_name)
-                return
-            shared = True
+        if plan is None:  # a known action without a handler
+            if not is_send:
+                self._reply_error(
+                    unique_id, NotSupportedError(f"{action_name} is not supported"), action_name
+                )
+            else:
+                log.warning("%s: SEND %s has no handler", self.identity, action_name)
+            return
         try:
             if self.validate_incoming:
-                request = action.request_decoder.decode(payload)
+                request = plan.decode(payload)
             else:
                 request = _generic_decode(payload)
                 if type(request) is not dict:
@@ -992,45 +1205,83 @@ class Engine:
             else:
                 log.warning("%s: invalid SEND %s dropped: %s", self.identity, action_name, exc)
             return
-        self._invoke(unique_id, action, handler, shared, request, is_send, None)
+        self._invoke(unique_id, plan, request, is_send, None)
+
+    def _make_plan(self, action_name: str) -> _Plan | None:
+        """The plan for ``action_name`` (kept as the engine's last): from the last plan's table
+        (see _plan_tables), else made; None when the action is unknown or has no handler
+        (nothing kept: the caller words the answer)."""
+        last = self._plan
+        if last is not None:
+            table = last.table
+        elif self._handlers:
+            table = {}
+        else:
+            key = (id(self.actions), id(self._shared_handlers))
+            entry = _plan_tables.get(key)
+            if entry is None:
+                if len(_plan_tables) >= PLAN_TABLES:
+                    _plan_tables.clear()  # engines keep theirs (through their plans)
+                entry = _plan_tables[key] = (self.actions, self._shared_handlers, {})
+            table = entry[2]
+        plan = table.get(action_name)
+        if plan is None or plan.epoch != _epoch:
+            action = self.actions.get(action_name)
+            if action is None:
+                return None
+            shared = False
+            handler = self._handlers.get(action_name) if self._handlers else None
+            if handler is None:
+                handler = self._shared_handlers.get(action_name)
+                if handler is None:
+                    return None
+                shared = True
+            plan = _Plan(action_name, action, handler, shared, table)
+            if len(table) < PLANS:
+                table[action_name] = plan
+        self._plan = plan
+        return plan
+
+    def set_handler(self, action_name: str, handler: Any) -> None:
+        """Handle incoming CALLs (and SENDs) of ``action_name`` with ``handler(request)``; None
+        removes the handler (the shared one, if any, applies again)."""
+        if handler is None:
+            self._handlers.pop(action_name, None)
+        else:
+            self._handlers[action_name] = handler
+        self._plan = None  # its table may now be another (see _plan_tables)
+        handlers_changed()
 
     def _invoke(
-        self,
-        unique_id: str | None,
-        action: Any,
-        handler: Any,
-        shared: bool,
-        request: Any,
-        is_send: bool,
-        id_json: bytes | None,
+        self, unique_id: str | None, plan: Any, request: Any, is_send: bool, id_json: bytes | None
     ) -> None:
-        """Call the handler with the decoded request and answer (sync), or start its task.
-        ``unique_id`` is None when ``id_json`` holds it (the fast path)."""
+        """Call the plan's handler with the decoded request and answer (sync), or start its
+        task. ``unique_id`` is None when ``id_json`` holds it (the fast path)."""
         try:
-            if shared:
-                result = handler(self, request)
+            if plan.shared:
+                result = plan.handler(self, request)
             else:
-                result = handler(request)
+                result = plan.handler(request)
         except OCPPError as exc:
             if not is_send:
                 if unique_id is None:
                     unique_id = _id_of(id_json)  # type: ignore[arg-type]
-                self._reply_error(unique_id, exc, action.name)
+                self._reply_error(unique_id, exc, plan.action.name)
             return
         except Exception:
-            log.exception("%s: handler for %s failed", self.identity, action.name)
+            log.exception("%s: handler for %s failed", self.identity, plan.action.name)
             if not is_send:
                 if unique_id is None:
                     unique_id = _id_of(id_json)  # type: ignore[arg-type]
                 self._reply_error(
-                    unique_id, InternalError("An internal error occurred"), action.name
+                    unique_id, InternalError("An internal error occurred"), plan.action.name
                 )
             return
-        if type(result) is not action.response and hasattr(result, "__await__"):
+        if type(result) is not plan.response and hasattr(result, "__await__"):
             if unique_id is None:
                 unique_id = _id_of(id_json)  # type: ignore[arg-type]
-            task = self._loop.create_task(
-                _finish_async(self, result, unique_id, action, request, is_send)
+            task = self.loop.create_task(
+                _finish_async(self, result, unique_id, plan, request, is_send)
             )
             flow = self._flow
             if not is_send:
@@ -1041,7 +1292,7 @@ class Engine:
             tasks.add(task)
             task.add_done_callback(self._task_done)
         elif not is_send:
-            self._answer(unique_id, action, request, result, id_json)
+            self._answer(unique_id, plan, request, result, id_json)
 
     def _fast_call(self, data: bytes) -> bool:
         """The compiled build's path for a compact CALL ``[2,"<id>","<Action>",{...}]``, read by
@@ -1090,42 +1341,23 @@ class Engine:
             return False
         if not self.validate_incoming:
             return False
-        # A station sends the same few actions over and over: the last action's name is kept
-        # (a str whose hash is already computed), so a repeat costs one compare of its bytes.
-        flow = self._flow
-        if _same(data, start, i, flow.last_action_key):
-            action_name = flow.last_action
-        else:
-            action_name = data[start:i].decode("ascii")
-            flow.last_action_key = action_name.encode("ascii")
-            flow.last_action = action_name
-        action = self.actions.get(action_name)
-        if action is None:
-            return False
-        if not self.accepted and action_name != "BootNotification":
-            return False
-        shared = False
-        handler = self._handlers.get(action_name) if self._handlers else None
-        if handler is None:
-            handler = self._shared_handlers.get(action_name)
-            if handler is None:
+        # A station sends the same few actions over and over: the plan of the last one is
+        # kept, so a repeat costs one compare of the action's bytes (see _Plan).
+        plan = self._plan
+        if plan is None or plan.epoch != _epoch or not _same(data, start, i, plan.key):
+            plan = self._make_plan(data[start:i].decode("ascii"))
+            if plan is None:
                 return False
-            shared = True
+        if not self.accepted and plan.name != "BootNotification":
+            return False
         try:
-            request = action.request_decoder.decode(_cut(data, i + 2, n - 1))
+            request = plan.decode(_cut(data, i + 2, n - 1))
         except (ValueError, RecursionError):
             return False  # the general path words the error
         self._bad_messages = 0
         self._unanswered += 1
-        self._invoke(
-            None,  # the id's str is made only if needed (_id_of)
-            action,
-            handler,
-            shared,
-            request,
-            False,
-            _cut(data, 3, id_end + 1),
-        )
+        # the id's str is made only if needed (_id_of)
+        self._invoke(None, plan, request, False, _cut(data, 3, id_end + 1))
         return True
 
     def _task_done(self, task: Any) -> None:
@@ -1143,17 +1375,17 @@ class Engine:
         self.close_transport(CLOSE_POLICY_VIOLATION, b"too many unanswered CALLs")
 
     def _reply(
-        self, unique_id: str, action: Any, request: Any, result: Any, id_json: bytes | None
+        self, unique_id: str, plan: Any, request: Any, result: Any, id_json: bytes | None
     ) -> None:
         """Answer a CALL with ``result`` (see :meth:`_answer`; this one is for async handlers)."""
-        self._answer(unique_id, action, request, result, id_json)
+        self._answer(unique_id, plan, request, result, id_json)
 
     def _answer(
-        self, unique_id: str | None, action: Any, request: Any, result: Any, id_json: bytes | None
+        self, unique_id: str | None, plan: Any, request: Any, result: Any, id_json: bytes | None
     ) -> None:
         """Answer a CALL; ``unique_id`` is None when ``id_json`` holds it (the fast path)."""
-        response_type = action.response
-        if type(result) is not response_type:
+        action = plan.action
+        if type(result) is not plan.response:
             try:
                 result = self._coerce_response(action, result)  # validated by the conversion
             except OCPPError as exc:
@@ -1166,13 +1398,15 @@ class Engine:
             # Encode once and check the bytes with the action's own decoder (msgspec does not
             # validate on encode); the checked bytes then go into the frame as they are.
             payload = _encode(result)
+            checked = plan.checked
             try:
-                last = _last_answer.get(response_type)
-                if last is None or last[0] != payload:
+                last = checked[0]
+                if last is None or last != payload:
                     stamp = _last_stamp()
-                    if last is None or not _restamped(last[0], last[1], payload, stamp):
+                    if last is None or not _restamped(last, checked[1], payload, stamp):
                         action.response_decoder.decode(payload)
-                    _last_answer[response_type] = (payload, stamp)
+                    checked[0] = payload
+                    checked[1] = stamp
             except (ValueError, RecursionError) as exc:
                 log.error(
                     "%s: handler for %s returned an invalid response: %s",
@@ -1329,7 +1563,7 @@ class Engine:
 
     def start_call(self, action_name: str, payload: Any, timeout: Any) -> Any:
         """Queue or send a CALL; returns the future of its typed response."""
-        fut = self._loop.create_future()
+        fut = self.loop.create_future()
         self.call_into(fut, action_name, payload, timeout)
         return fut
 
@@ -1349,7 +1583,7 @@ class Engine:
         self._call(group, index, action_name, payload, timeout)
 
     def _call(self, fut: Any, index: Any, action_name: str, payload: Any, timeout: Any) -> None:
-        if self._closed or self._transport is None:
+        if self._closed or self.transport is None:
             exc = ConnectionClosedError(f"not connected to {self.identity!r}")
             if index >= 0:
                 _group_settle(fut, index, exc)
@@ -1370,14 +1604,16 @@ class Engine:
         if self._outstanding < self.max_outstanding:
             self._send_call(fut, action, action_name, payload, timeout, deadline, started, index)
         else:
-            if self._queue is None:
-                self._queue = deque()
+            if self._flow.queue is None:
+                self._flow.queue = deque()
             if index >= 0:  # a CallGroup's call: its index last (see _resolve)
-                self._queue.append(
+                self._flow.queue.append(
                     (fut, action, action_name, payload, timeout, deadline, started, index)
                 )
             else:
-                self._queue.append((fut, action, action_name, payload, timeout, deadline, started))
+                self._flow.queue.append(
+                    (fut, action, action_name, payload, timeout, deadline, started)
+                )
             if deadline:
                 self._flow.sweeper.add(self)
 
@@ -1448,7 +1684,7 @@ class Engine:
         """Free the slot of an answered (or expired) call and send the next queued one."""
         del self._pending[unique_id]
         self._outstanding -= 1
-        queue = self._queue
+        queue = self._flow.queue
         while queue and self._outstanding < self.max_outstanding:
             entry = queue.popleft()
             if not entry[0].done():  # skip calls whose caller gave up while queued
@@ -1468,7 +1704,7 @@ class Engine:
         one-outstanding-CALL rule (2.1 part 4 section 4.2.5). Returns the id used."""
         if self.subprotocol != wire.OCPP21:
             raise ValueError(f"SEND frames exist only in OCPP 2.1, not {self.subprotocol}")
-        if self._closed or self._transport is None:
+        if self._closed or self.transport is None:
             raise ConnectionClosedError(f"not connected to {self.identity!r}")
         action = self.actions.get(action_name)
         if action is None and self.validate_outgoing:
@@ -1482,12 +1718,14 @@ class Engine:
     def expire(self, now: float) -> bool:
         """Time out calls past their deadline, sent or still queued; True while calls with a
         deadline remain (a call without a timeout does not keep the sweeper's timer running)."""
-        queue = self._queue
+        queue = self._flow.queue
         if queue:
             # Queued calls time out where they wait: their deadline was set by call().
             late = [entry for entry in queue if entry[5] and entry[5] <= now]
             if late:
-                self._queue = deque(entry for entry in queue if not (entry[5] and entry[5] <= now))
+                self._flow.queue = deque(
+                    entry for entry in queue if not (entry[5] and entry[5] <= now)
+                )
                 for entry in late:
                     log.warning(
                         "%s: CALL %s got no answer within %g s (still queued behind another CALL)",
@@ -1498,7 +1736,7 @@ class Engine:
                     if self.observer is not None:
                         self._call_out(entry[2], entry[6], "timeout")
                     _resolve(entry, 7, CallTimeoutError(entry[2], "", entry[4]), True)
-        if not self._pending and not self._queue:
+        if not self._pending and not self._flow.queue:
             return False
         expired = [
             (uid, entry) for uid, entry in self._pending.items() if entry[3] and entry[3] <= now
@@ -1516,7 +1754,7 @@ class Engine:
                 self._call_out(entry[2], entry[5], "timeout")
             _resolve(entry, 6, CallTimeoutError(entry[2], uid, entry[4]), True)
         return any(entry[3] for entry in self._pending.values()) or any(
-            entry[5] for entry in self._queue or ()
+            entry[5] for entry in self._flow.queue or ()
         )
 
 
@@ -1616,7 +1854,7 @@ def hook_name(hook: Any) -> str:
 def call_hook(engine: Any, hook: Any, args: tuple[Any, ...]) -> None:
     """Run a hook of ``engine``'s (sync or async); its errors are logged with the connection's
     identity and the hook's name, never raised and never put in an answer to the peer. An async
-    hook's task is kept in ``engine._flow.hook_tasks`` (the server's set on the server side, which
+    hook's task is kept in the engine's ``hook_tasks`` (the server's set on the server side, which
     waits for them, then cancels them, when it closes)."""
     try:
         result = hook(*args)
@@ -1624,13 +1862,18 @@ def call_hook(engine: Any, hook: Any, args: tuple[Any, ...]) -> None:
         log.exception("%s: hook %s failed", engine.identity, hook_name(hook))
         return
     if hasattr(result, "__await__"):
-        task = engine._loop.create_task(result)
-        flow = engine._flow
-        tasks = flow.hook_tasks
-        if tasks is None:
-            tasks = flow.hook_tasks = set()
-        tasks.add(task)
-        task.add_done_callback(_HookDone(tasks, engine.identity, hook))
+        _hook_task(engine, result, hook)
+
+
+def _hook_task(engine: Engine, coro: Any, hook: Any) -> None:
+    """Run an async hook's coroutine as a task kept in the engine's hook-task set."""
+    task = engine.loop.create_task(coro)
+    flow = engine._flow
+    tasks = flow.hook_tasks
+    if tasks is None:
+        tasks = flow.hook_tasks = set()
+    tasks.add(task)
+    task.add_done_callback(_HookDone(tasks, engine.identity, hook))
 
 
 class _HookDone:
@@ -1655,7 +1898,7 @@ class _HookDone:
 
 
 async def _finish_async(
-    engine: Any, coro: Any, unique_id: str, action: Any, request: Any, is_send: bool
+    engine: Any, coro: Any, unique_id: str, plan: Any, request: Any, is_send: bool
 ) -> None:
     """Await an async handler and answer; the reader goes on meanwhile (no deadlock when the
     handler itself calls the peer)."""
@@ -1664,18 +1907,23 @@ async def _finish_async(
             result = await coro
         except OCPPError as exc:
             if not is_send:
-                engine._reply_error(unique_id, exc, action.name)
+                engine._reply_error(unique_id, exc, plan.action.name)
             return
         except Exception:
-            log.exception("%s: handler for %s failed", engine.identity, action.name)
+            log.exception("%s: handler for %s failed", engine.identity, plan.action.name)
             if not is_send:
                 engine._reply_error(
-                    unique_id, InternalError("An internal error occurred"), action.name
+                    unique_id, InternalError("An internal error occurred"), plan.action.name
                 )
             return
         if not is_send:
-            engine._reply(unique_id, action, request, result, None)
+            engine._reply(unique_id, plan, request, result, None)
     finally:
         if not is_send:
-            engine._flow.async_calls -= 1
-            engine._unanswered -= 1
+            _async_call_done(engine)
+
+
+def _async_call_done(engine: Engine) -> None:
+    """An async handler's CALL is answered (or its connection gone)."""
+    engine._flow.async_calls -= 1
+    engine._unanswered -= 1

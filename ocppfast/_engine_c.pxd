@@ -20,7 +20,10 @@ cdef object _last_stamp
 cdef list _SMALL_HEADERS
 cdef dict _sweepers
 cdef bint _COMPILED
+cdef picows.WSMsgType _WS_TEXT
 cdef inline bytes _cut(bytes data, Py_ssize_t start, Py_ssize_t end)
+@cython.locals(n=Py_ssize_t, i=Py_ssize_t, masked=bytes, out=cython.p_uchar, src=cython.p_uchar, mask=cython.p_uchar)
+cdef bytes _client_frame(bytes data, bytes key)
 @cython.locals(n_id=Py_ssize_t, n_payload=Py_ssize_t, frame=bytes, out=cython.p_char)
 cdef bytes _result_frame(bytes id_json, bytes payload)
 cdef str _id_of(bytes id_json)
@@ -30,8 +33,11 @@ cdef bytes _call_tail(str action_name, object payload)
 @cython.locals(n=Py_ssize_t)
 cdef bint _same(bytes data, Py_ssize_t start, Py_ssize_t end, bytes key) except -1
 cdef class CallGroup
+cdef unsigned long long _epoch
 cdef _resolve(tuple entry, object at, object value, bint failed)
 cdef _group_settle(CallGroup group, object index, object value)
+cdef _hook_task(Engine engine, object coro, object hook)
+cdef _async_call_done(Engine engine)
 
 
 cdef class Sweeper:
@@ -42,64 +48,83 @@ cdef class Sweeper:
     cpdef add(self, object engine)
 
 
+cdef class _Plan:
+    cdef readonly str name
+    cdef readonly bytes key
+    cdef readonly object action
+    cdef readonly object handler
+    cdef readonly bint shared
+    cdef readonly object decode
+    cdef readonly object response
+    cdef readonly list checked
+    cdef readonly unsigned long long epoch
+    cdef readonly dict table
+
+
 cdef class _Flow:
     cdef public Py_ssize_t async_calls
     cdef public object backlog
     cdef public object close_timeout
+    cdef public object closed_event
     cdef public bint closing
     cdef public bint coalesce
+    cdef public object connected_event
     cdef public bint fragmenting
     cdef public object hook_tasks
     cdef public unsigned long long id_counter
     cdef public object id_factory
     cdef public str id_prefix
-    cdef public str last_action
-    cdef public bytes last_action_key
     cdef public object max_bad_messages
     cdef public Py_ssize_t max_frames
     cdef public object max_write_buffer
     cdef public bint observer_failed
     cdef public object other_frame
     cdef public object peer_certificate
+    cdef public object queue
     cdef public object require_boot
     cdef public bint small_reads
     cdef public Sweeper sweeper
     cdef public object tasks
     cdef public object timers
+    cdef public object versions
     cdef public bint write_paused
     cdef public object write_timeout
 
 
 cdef class Engine:
-    cdef public object _loop
-    cdef public str subprotocol
-    cdef public str identity
-    cdef public dict actions
-    cdef public dict _handlers
-    cdef public dict _after
-    cdef dict _shared_handlers
-    cdef dict _shared_after
-    cdef dict _pending
-    cdef object _queue
-    cdef Py_ssize_t _outstanding
+    # The attributes Python code sees (the engine module's docstring lists them): users set
+    # these ...
     cdef public Py_ssize_t max_outstanding
     cdef public double call_timeout
     cdef public bint validate_incoming
     cdef public bint validate_outgoing
     cdef public bint accepted
+    cdef public object observer
+    cdef public bint fast_path
+    # ... and read these (set by the engine or through its methods).
+    cdef readonly object loop
+    cdef readonly str subprotocol
+    cdef readonly str identity
+    cdef readonly dict actions
+    cdef readonly object transport
+    cdef readonly unsigned long long rx_count
+    cdef readonly Py_ssize_t max_unanswered_calls
+    # Private: only this module's code reads or writes them.
+    cdef dict _handlers
+    cdef dict _after
+    cdef dict _shared_handlers
+    cdef dict _shared_after
+    cdef dict _pending
+    cdef Py_ssize_t _outstanding
     cdef Py_ssize_t _bad_messages
-    cdef public object _transport
     cdef WSTransport _ws
     cdef list _out
     cdef bint _closed
-    cdef public unsigned long long rx_count
-    cdef public Py_ssize_t max_unanswered_calls
     cdef bint _hold
     cdef Py_ssize_t _chunk_frames
-    cdef public Py_ssize_t _unanswered
-    cdef public _Flow _flow
-    cdef public object observer
-    cdef public bint fast_path
+    cdef Py_ssize_t _unanswered
+    cdef _Flow _flow
+    cdef _Plan _plan
     cdef object __weakref__
 
     cpdef feed(self, object transport, WSFrame frame)
@@ -117,11 +142,16 @@ cdef class Engine:
     cdef _write(self, bytes data)
     cdef _flush(self)
     cdef _bad_frame(self, object exc)
+    @cython.locals(plan=_Plan)
     cdef _on_call(self, str unique_id, str action_name, object payload, bint is_send)
-    cpdef _reply(self, str unique_id, object action, object request, object result, bytes id_json)
-    cdef _answer(self, str unique_id, object action, object request, object result, bytes id_json)
-    cdef _invoke(self, str unique_id, object action, object handler, bint shared, object request, bint is_send, bytes id_json)
-    @cython.locals(n=Py_ssize_t, i=Py_ssize_t, limit=Py_ssize_t, id_end=Py_ssize_t, start=Py_ssize_t, c=Py_ssize_t, flow=_Flow)
+    cpdef _reply(self, str unique_id, _Plan plan, object request, object result, bytes id_json)
+    @cython.locals(checked=list, last=bytes, payload=bytes)
+    cdef _answer(self, str unique_id, _Plan plan, object request, object result, bytes id_json)
+    cdef _invoke(self, str unique_id, _Plan plan, object request, bint is_send, bytes id_json)
+    @cython.locals(last=_Plan, plan=_Plan, table=dict)
+    cdef _Plan _make_plan(self, str action_name)
+
+    @cython.locals(n=Py_ssize_t, i=Py_ssize_t, limit=Py_ssize_t, id_end=Py_ssize_t, start=Py_ssize_t, c=Py_ssize_t, plan=_Plan)
     cdef bint _fast_call(self, bytes data) except -1
     cdef _coerce_response(self, object action, object result)
     cpdef _reply_error(self, str unique_id, object exc, str action_name)

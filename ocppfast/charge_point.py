@@ -164,28 +164,23 @@ class ChargePoint(Engine, metaclass=_PublicDir):
     """
 
     _public_api = PUBLIC_API
-    # Set by the transport: resolves when the connection is closed.
-    _closed_event: asyncio.Event | None = None
-    _connected_event: asyncio.Event | None = None
     wait_for_reconnect: bool = False
-    #: Subprotocols whose actions ``on``/``after`` accept (None: the negotiated one's).
-    _versions: tuple[str, ...] | None = None
 
     def _registries(self) -> dict[str, Mapping[str, Action]]:
-        if self._versions is None:
+        # Subprotocols whose actions on/after accept: the offered ones for a station that
+        # reconnects (it may negotiate another next time), else the negotiated one.
+        offered = self.versions
+        if offered is None:
             return {self.subprotocol: self.actions}
         from . import versions
 
-        return {
-            v: self.actions if v == self.subprotocol else versions.actions(v)
-            for v in self._versions
-        }
+        return {v: self.actions if v == self.subprotocol else versions.actions(v) for v in offered}
 
     def add_custom_action(self, action: str) -> None:
         """Make the vendor action ``action`` known to this connection (no schema: its payloads
         are JSON objects, handled as dicts); ``on(action, custom=True)`` does it for you."""
         if action not in self.actions or not self.actions[action].custom:
-            self.actions = {**self.actions, action: make_custom_action(action)}
+            self.use_version(self.subprotocol, {**self.actions, action: make_custom_action(action)})
 
     @overload
     def on(
@@ -211,7 +206,7 @@ class ChargePoint(Engine, metaclass=_PublicDir):
             registries = self._registries()
             check_action_name(action, registries)
             check_handler(action, handler, registries)
-        self._handlers[action] = handler
+        self.set_handler(action, handler)
         return handler
 
     @overload
@@ -232,7 +227,7 @@ class ChargePoint(Engine, metaclass=_PublicDir):
             self.add_custom_action(action)
         else:
             check_action_name(action, self._registries(), where="after")
-        self._after.setdefault(action, []).append(hook)
+        self.add_after(action, hook)
         return hook
 
     @overload
@@ -272,11 +267,10 @@ class ChargePoint(Engine, metaclass=_PublicDir):
             payload, action = action, action_of(action)
         if payload is None:
             payload = {}
-        if self.closed and self.wait_for_reconnect and self._connected_event is not None:
+        connected = self.connected_event() if self.closed and self.wait_for_reconnect else None
+        if connected is not None:
             try:
-                await asyncio.wait_for(
-                    self._connected_event.wait(), timeout if timeout else self.call_timeout
-                )
+                await asyncio.wait_for(connected.wait(), timeout if timeout else self.call_timeout)
             except TimeoutError:
                 raise ConnectionClosedError(f"not connected to {self.identity!r}") from None
         return await self.start_call(action, payload, timeout)
@@ -285,9 +279,7 @@ class ChargePoint(Engine, metaclass=_PublicDir):
         """Return once the connection is closed."""
         if self.closed:
             return
-        if self._closed_event is None:  # made on demand: most connections never need one
-            self._closed_event = asyncio.Event()
-        await self._closed_event.wait()
+        await self.closed_event().wait()
 
     async def close(self, code: int = 1000, reason: str = "") -> None:
         """Close the connection (pending calls fail with ``ConnectionClosedError``)."""

@@ -64,26 +64,25 @@ FINAL_ERRORS: tuple[type[ConnectError], ...] = (
 class ClientChargePoint(ChargePoint):
     """A ChargePoint made by :func:`connect`; ``close()`` also stops reconnecting."""
 
-    _connection: Any = None
+    def __init__(self, connection: _Connection, *args: Any, **options: Any) -> None:
+        super().__init__(*args, **options)
+        self._connection = connection  # keeps it connected (reconnects, custom actions)
 
     async def wait_closed(self) -> None:
         """Return once the connection is closed for good (not while reconnecting)."""
-        assert self._closed_event is not None
-        await self._closed_event.wait()
+        await self.closed_event().wait()
 
     async def close(self, code: int = 1000, reason: str = "") -> None:
         """Close the connection and stop reconnecting."""
-        if self._connection is not None:
-            self._connection.closing = True
-            task = self._connection.task
-            if task is not None and not task.done():
-                task.cancel()
+        self._connection.closing = True
+        task = self._connection.task
+        if task is not None and not task.done():
+            task.cancel()
         self.close_transport(code, reason.encode())
-        if self._closed_event is not None and not self.closed:
-            await self._closed_event.wait()
-        if self._closed_event is not None:
-            self._closed_event.set()
-        hooks = self._flow.hook_tasks
+        if not self.closed:
+            await self.closed_event().wait()
+        self.mark_closed()
+        hooks = self.hook_tasks
         if hooks:  # async after-hooks still running do not outlive the station
             for hook_task in list(hooks):
                 hook_task.cancel()
@@ -91,8 +90,7 @@ class ClientChargePoint(ChargePoint):
 
     def add_custom_action(self, action: str) -> None:
         super().add_custom_action(action)
-        if self._connection is not None:  # kept across reconnects
-            self._connection.custom[action] = self.actions[action]
+        self._connection.custom[action] = self.actions[action]  # kept across reconnects
 
 
 class _Connection:
@@ -155,19 +153,18 @@ class _Connection:
         cp = self.cp
         if cp is None:
             cp = ClientChargePoint(
+                self,
                 loop,
                 chosen,
                 self._actions(chosen),
                 **self.engine_options,
             )
-            cp._handlers.update(self.handlers)
-            cp._versions = self.offered
-            cp._closed_event = asyncio.Event()
-            cp._connected_event = asyncio.Event()
+            for action, handler in self.handlers.items():
+                cp.set_handler(action, handler)
+            cp.track_reconnects(self.offered)
             self.cp = cp
         else:
-            cp.subprotocol = chosen
-            cp.actions = self._actions(chosen)
+            cp.use_version(chosen, self._actions(chosen))
         cp.observer = observe.observer_for(self.observer)  # None: nothing watches
         return OCPPListener(
             cp,
@@ -274,21 +271,18 @@ class _Connection:
 
     def _on_connected(self, listener: OCPPListener) -> None:
         cp = listener.charge_point
-        assert cp._closed_event is not None and cp._connected_event is not None
-        cp._closed_event.clear()
-        cp._connected_event.set()
+        cp.mark_connected()
         observe.connected(cp, self.observer, self.url)
 
     def _on_disconnected(self, listener: OCPPListener) -> None:
         cp = listener.charge_point
-        assert cp._closed_event is not None and cp._connected_event is not None
-        cp._connected_event.clear()
+        cp.mark_disconnected()
         observe.disconnected(cp, self.observer)
         if self.reconnect and not self.closing:
             if self.task is None or self.task.done():
                 self.task = asyncio.get_running_loop().create_task(self._reconnect_loop())
         else:
-            cp._closed_event.set()
+            cp.mark_closed()
 
     def delays(self) -> Iterator[float]:
         minimum, random_range, repeat = self.backoff
@@ -315,8 +309,8 @@ class _Connection:
             except (OSError, picows.WSError, TimeoutError) as exc:
                 log.warning("reconnect to %s failed: %s", self.url, exc)
                 observe.reconnect(self.cp, self.observer, False)
-        if self.cp is not None and self.cp._closed_event is not None:
-            self.cp._closed_event.set()
+        if self.cp is not None:
+            self.cp.mark_closed()
 
 
 def _full_url(url: str, identity: str | None) -> tuple[str, str]:
@@ -415,6 +409,5 @@ async def connect(
         conn.transport_options["local_addr"] = resolved["local_addr"]
     cp = await conn.first(resolved["reconnect_deadline"])
     assert isinstance(cp, ClientChargePoint)
-    cp._connection = conn
     cp.wait_for_reconnect = resolved["wait_for_reconnect"]
     return cp

@@ -278,7 +278,7 @@ def refresh(target: Any) -> None:
 
 def _peer(engine: Any) -> str:
     try:
-        peer = engine._transport.underlying_transport.get_extra_info("peername")
+        peer = engine.transport.underlying_transport.get_extra_info("peername")
     except Exception:  # noqa: BLE001 - only for a log line
         return "?"
     if isinstance(peer, tuple) and len(peer) >= 2:

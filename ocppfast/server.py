@@ -30,6 +30,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import contextlib
 import gc
 import hmac
 import inspect
@@ -48,7 +49,7 @@ from . import options as options_mod
 from . import versions as versions_mod
 from .actions import Action, make_custom_action
 from .charge_point import ChargePoint, action_of, check_action_name, check_handler
-from .engine import CLOSE_GOING_AWAY, CLOSE_POLICY_VIOLATION, call_hook
+from .engine import CLOSE_GOING_AWAY, CLOSE_POLICY_VIOLATION, call_hook, handlers_changed
 from .errors import NotConnectedError
 from .message import Request
 from .options import ServerOptions
@@ -244,6 +245,25 @@ class CentralSystem:
         self._connect_listeners: list[Callable[[ChargePoint], None]] = []
         self._disconnect_listeners: list[Callable[[ChargePoint], None]] = []
 
+    def watch_registry(
+        self,
+        connected: Callable[[ChargePoint], None],
+        disconnected: Callable[[ChargePoint], None],
+        *,
+        stop: bool = False,
+    ) -> None:
+        """Call ``connected(cp)`` / ``disconnected(cp)`` for every station registered / gone,
+        after the ``on_connect`` / ``on_disconnect`` bookkeeping (``ocppfast.cluster`` keeps its
+        registry with it); ``stop=True`` removes the pair again."""
+        if stop:
+            with contextlib.suppress(ValueError):
+                self._connect_listeners.remove(connected)
+            with contextlib.suppress(ValueError):
+                self._disconnect_listeners.remove(disconnected)
+        else:
+            self._connect_listeners.append(connected)
+            self._disconnect_listeners.append(disconnected)
+
     def _engine_options(self) -> dict[str, Any]:
         """The engine's keyword arguments, read from the current option attributes."""
         return {name: getattr(self, name) for name in _ENGINE_OPTIONS}
@@ -273,6 +293,7 @@ class CentralSystem:
             check_action_name(action, self._actions)
             check_handler(action, handler, self._actions)
         self._handlers[action] = handler
+        handlers_changed()  # connected stations' engines look their handler up again
         return handler
 
     @overload
@@ -469,9 +490,9 @@ class CentralSystem:
             identity=identity,
             shared_handlers=self._handlers,
             shared_after=self._after,
+            hook_tasks=self._hook_tasks,
             **self._engine_options(),
         )
-        cp._flow.hook_tasks = self._hook_tasks
         cp.observer = observing.observer_for(self.observer)  # None: nothing watches
         listener = OCPPListener(
             cp,
@@ -545,8 +566,7 @@ class CentralSystem:
         self._listeners.discard(listener)
         if self.charge_points.get(cp.identity) is cp:
             del self.charge_points[cp.identity]
-        if cp._closed_event is not None:
-            cp._closed_event.set()
+        cp.mark_closed()
         if listener.registered:
             observing.disconnected(cp, self.observer)
         if self._on_disconnect is not None and listener.registered:  # not after a refusal

@@ -78,12 +78,10 @@ class OCPPListener(FrameListener):
     def on_ws_connected(self, transport: Any) -> None:
         self.transport = transport
         cp = self.charge_point
-        cp.attach(transport)
-        cp._flow.other_frame = self._other_frame
         underlying = transport.underlying_transport
         # Security profile 3: the client certificate (a dict as ssl.SSLSocket.getpeercert()
         # gives it; None without TLS or without a verified certificate).
-        cp._flow.peer_certificate = underlying.get_extra_info("peercert") or None
+        cp.attach(transport, self._other_frame, underlying.get_extra_info("peercert") or None)
         if self._on_connected is not None:
             self._on_connected(self)
 

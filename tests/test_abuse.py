@@ -137,7 +137,7 @@ def capture(cs: ocppfast.CentralSystem) -> dict[str, Any]:
 
 
 def close_code_sent(cp: Any) -> int | None:
-    handshake = cp._transport.close_handshake
+    handshake = cp.transport.close_handshake
     if handshake is None or handshake.sent is None:
         return None
     return int(handshake.sent.code)
@@ -227,7 +227,7 @@ async def test_flooder_that_never_reads_is_paused_bounded_and_dropped() -> None:
         while not cp.closed:
             paused_seen = paused_seen or cp.write_paused
             if not cp.closed:
-                biggest = max(biggest, cp._transport.underlying_transport.get_write_buffer_size())
+                biggest = max(biggest, cp.transport.underlying_transport.get_write_buffer_size())
             await asyncio.sleep(0.005)
         assert paused_seen
         assert biggest <= (1 << 20) + 64 * 1024
@@ -355,7 +355,7 @@ async def test_client_close_waits_for_the_servers_close() -> None:
         await until(lambda: "BYE" in seen)
         await asyncio.wait_for(cp.close(), 10)
         await until(lambda: seen["BYE"].closed)
-        handshake = seen["BYE"]._transport.close_handshake
+        handshake = seen["BYE"].transport.close_handshake
         assert handshake.recv.code == 1000 and handshake.sent.code == 1000
     finally:
         await cs.close()
@@ -484,7 +484,7 @@ async def test_client_certificate_must_match_identity(tmp_path: Path) -> None:
             url(cs, "wss"), "CP-OTHER", versions=["ocpp1.6"], ssl=client_ctx(certs, True)
         )
         await asyncio.wait_for(other.wait_closed(), 10)
-        assert other._transport.close_handshake.recv.code == CLOSE_POLICY_VIOLATION
+        assert other.transport.close_handshake.recv.code == CLOSE_POLICY_VIOLATION
         assert "CP-OTHER" not in cs.charge_points and "CP-OTHER" not in seen
         await until(lambda: not cs._listeners)  # the server saw it go
         assert "CP-OTHER" not in gone  # on_disconnect only for stations that were connected
@@ -675,7 +675,7 @@ async def test_async_handler_tasks_are_cancelled_when_the_connection_closes() ->
         cp = await ocppfast.connect(url(cs), "T", versions=["ocpp1.6"])
         call = asyncio.ensure_future(cp.call("DataTransfer", {"vendorId": "v"}))
         await asyncio.wait_for(started.wait(), 10)
-        assert cs["T"]._flow.tasks
+        assert cs["T"].handler_tasks
         await cp.close()
         await asyncio.wait_for(cancelled.wait(), 10)
         with pytest.raises(errors.ConnectionClosedError):

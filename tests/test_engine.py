@@ -572,8 +572,8 @@ def _script(engine_cls: type, loop: asyncio.AbstractEventLoop) -> list[bytes]:
         max_bad_messages=100,
     )
     eng.attach(transport)
-    eng._handlers["Ping"] = lambda req: PingResponse(echo=req.text)
-    eng._handlers["Empty"] = lambda req: None
+    eng.set_handler("Ping", lambda req: PingResponse(echo=req.text))
+    eng.set_handler("Empty", lambda req: None)
     for data in [
         call("1", "Ping", b'{"text":"a"}'),
         call("2", "Ping", b"{}"),

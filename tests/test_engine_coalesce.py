@@ -32,7 +32,7 @@ pytestmark = pytest.mark.skipif(
 
 
 def data_segs_out(cp: Any) -> int:
-    sock = cp._transport.underlying_transport.get_extra_info("socket")
+    sock = cp.transport.underlying_transport.get_extra_info("socket")
     info = sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 256)
     assert len(info) >= _DATA_SEGS_OUT + 4, "kernel without tcpi_data_segs_out"
     return int(struct.unpack_from("I", info, _DATA_SEGS_OUT)[0])
@@ -62,7 +62,7 @@ async def _pipelined(
             await asyncio.sleep(0.005)
         cp = cs.charge_points[identity]
         if not coalesce:
-            cp._flow.coalesce = False
+            cp.coalesce = False
         before = data_segs_out(cp)
         await loop.run_in_executor(None, sock.sendall, b"".join(ws_frame(f) for f in frames))
         texts = await loop.run_in_executor(None, recv_texts, sock, len(frames))

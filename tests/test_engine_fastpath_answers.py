@@ -72,7 +72,7 @@ def make(fast: bool, own: bool) -> tuple[ChargePoint, CollectingTransport, Any]:
     )
     for name, fn in HANDLERS.items():
         if own:
-            cp._handlers[name] = fn
+            cp.set_handler(name, fn)
         else:
             shared[name] = lambda cp, req, fn=fn: fn(req)
     cp.fast_path = fast

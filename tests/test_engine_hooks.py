@@ -88,7 +88,7 @@ def test_observer_defaults_to_none() -> None:
     try:
         assert engine.observer is None
     finally:
-        engine._loop.close()
+        engine.loop.close()
 
 
 async def test_observer_sees_frames_and_calls_both_sides() -> None:

@@ -54,7 +54,7 @@ def handlers(cp: ChargePoint, own: bool, shared: dict[str, Any]) -> None:
         if name not in cp.actions:
             continue
         if own:
-            cp._handlers[name] = fn
+            cp.set_handler(name, fn)
         else:
             shared[name] = lambda cp, req, fn=fn: fn(req)
 
@@ -132,14 +132,14 @@ def test_fast_and_general_paths_write_the_same_bytes(
             slow_out.sent.clear()
         assert compared > 1000  # answers were written and compared, not just silence
     finally:
-        fast._loop.close()
-        slow._loop.close()
+        fast.loop.close()
+        slow.loop.close()
 
 
 def test_fast_path_is_on_only_when_compiled() -> None:
     cp, _ = make(versions.OCPP16, ocppfast.implementation == "cython", False, False)
     try:
-        fresh = ChargePoint(cp._loop, versions.OCPP16, versions.actions(versions.OCPP16))
+        fresh = ChargePoint(cp.loop, versions.OCPP16, versions.actions(versions.OCPP16))
         assert fresh.fast_path is (ocppfast.implementation == "cython")
     finally:
-        cp._loop.close()
+        cp.loop.close()

@@ -105,7 +105,7 @@ async def test_tracer_survives_bad_utf8_and_cuts_big_frames(
         async with central_system() as cs:
             cp = await ocppfast.connect(f"ws://127.0.0.1:{cs.port}", "T-2", versions=[V201])
             # A TEXT frame that is not UTF-8 (picows sends it as it is).
-            cp._transport.send(1, b'[2,"x1","Heartbeat",{"a":"\xff\xfe"}]')
+            cp.transport.send(1, b'[2,"x1","Heartbeat",{"a":"\xff\xfe"}]')
             # A big one: 2.0.1 DataTransfer carries any data; nobody handles it (NotSupported).
             with pytest.raises(errors.NotSupportedError):
                 await cp.call("DataTransfer", {"vendorId": "V", "data": "x" * 10_000})

@@ -351,8 +351,7 @@ class Cluster:
         self.duplicate_identity: str = duplicate_identity or "replace"
         self._claim_script = "claim_if_free" if self.duplicate_identity == "reject" else "claim"
         if central_system is not None:
-            central_system._connect_listeners.append(self._station_connected)
-            central_system._disconnect_listeners.append(self._station_disconnected)
+            central_system.watch_registry(self._station_connected, self._station_disconnected)
 
     @classmethod
     async def client(cls, redis_url: str, **options: Any) -> Cluster:
@@ -413,10 +412,7 @@ class Cluster:
                 await task
         self._tasks.clear()
         if self.cs is not None:
-            with contextlib.suppress(ValueError):
-                self.cs._connect_listeners.remove(self._station_connected)
-            with contextlib.suppress(ValueError):
-                self.cs._disconnect_listeners.remove(self._station_disconnected)
+            self.cs.watch_registry(self._station_connected, self._station_disconnected, stop=True)
         cmd = self._cmd
         if self._online and cmd is not None:
             k = self.keys
