@@ -6,6 +6,9 @@ One source, two speeds, as ``_engine.py``: compiled by Cython with ``_compat_fas
 
 - :func:`snake_dict` / :func:`snake_list`: mobilityhouse's camelCase -> snake_case conversion of
   every key inside a payload (``camel_to_snake_case``), each key converted once and remembered.
+- :func:`walk` over a :class:`Shape` (:func:`shape_of` a msgspec type): a decoded payload
+  validated and converted to snake_case kwargs in one pass, or checked without building (an
+  answer); conservative, so that msgspec decides whatever it does not accept.
 - :class:`FrameListener`: picows' listener base of ``compat.serve``'s connection class. Compiled,
   a ``cdef class`` whose ``on_ws_frame`` picows reaches through its vtable; while a ChargePoint's
   ``start()`` waits on the connection it hands each frame to that ChargePoint's :class:`Sink`
@@ -14,9 +17,10 @@ One source, two speeds, as ``_engine.py``: compiled by Cython with ``_compat_fas
   frame (``ChargePoint._frame_sink``). A CALL to a sync ``@on`` handler is answered there by the
   flat path (:meth:`Sink.route_now`): the same steps as ``ChargePoint._handle_call`` with the
   fewest calls, after a per-action :class:`Plan` (the handler's wrapped function and its
-  ``self``, whether it takes ``call_unique_id``, the msgspec types validating request and answer)
-  kept while the route's handler and ``_ocpp_version`` stay the same objects. Anything else
-  takes the ChargePoint's step-by-step or general path, which decides.
+  ``self``, whether it takes ``call_unique_id``, the msgspec types validating request and answer
+  and their Shapes, the route map's own key of the action) kept while the route's handler and
+  ``_ocpp_version`` stay the same objects. Anything else takes the ChargePoint's step-by-step
+  or general path, which decides.
 
 The module knows nothing of the ChargePoint class itself: :func:`bind` gives it the
 ``charge_point`` module once, and every switch user code may patch (``validate_payload``,
@@ -31,7 +35,10 @@ path and the general one and compares wire frames and log lines byte for byte;
 from __future__ import annotations
 
 import logging
+import math
 import re
+import sys
+import types
 from typing import Any
 
 import msgspec
@@ -66,7 +73,8 @@ snake_keys: dict[Any, str] = {}
 def snake_key(key: Any) -> str:
     """camelCase -> snake_case for one key (mobilityhouse's rules), remembered."""
     out = key.replace("ocppCSMSURL", "ocpp_csms_url").replace("V2X", "_v2x").replace("V2G", "_v2g")
-    out = _HUMP.sub(r"\1_\2", _WORD.sub(r"\1_\2", out)).lower()
+    # interned: the keyword names handlers get, matched to parameter names by identity first
+    out = sys.intern(_HUMP.sub(r"\1_\2", _WORD.sub(r"\1_\2", out)).lower())
     if len(snake_keys) < CACHE_LIMIT:
         snake_keys[key] = out
     return str(out)
@@ -117,6 +125,284 @@ def snake_list(data: Any) -> list[Any]:
     return out
 
 
+# --- payload shapes: validation and snake_case kwargs in one walk ---------------------------------
+#
+# A :class:`Shape` is a msgspec type (the draft-4 twin Structs that validate compat payloads,
+# ``ocppfast.compat.messages._draft4``) reduced to what its payloads must be. :func:`walk`
+# goes over a decoded JSON payload once and gives what ``snake_dict(payload)`` gives, or
+# :data:`FAIL`. It is conservative: it accepts only what ``msgspec.convert(payload, type)``
+# accepts (exact JSON types, ints within 64 bits, ...), and FAIL sends the caller back to
+# msgspec, which decides; a type with anything it does not model (unions, patterns,
+# ``__post_init__``, ...) has no Shape at all. ``tests/compat/test_compat_walk.py`` checks
+# both halves against msgspec on every request and response type of every version.
+
+ANY = 0
+STR = 1
+INT = 2
+FLOAT = 3
+BOOL = 4
+LITERAL = 5
+LIST = 6
+STRUCT = 7
+_INT_MIN = -(2**63)  # msgspec's own range is wider; beyond this msgspec decides
+_INT_MAX = 2**63 - 1
+_EXACT = 2**53  # ints a float field takes without rounding doubts
+
+
+class _Fail:
+    """:data:`FAIL`: what :func:`walk` returns for a payload it does not accept."""
+
+
+_FAIL: Any = _Fail()
+FAIL: Any = _FAIL
+
+
+class Shape:
+    """What the values of one msgspec type must be (see :func:`shape_of`)."""
+
+    __slots__ = (
+        "fields",
+        "forbid",
+        "ge",
+        "gt",
+        "item",
+        "kind",
+        "le",
+        "lt",
+        "max_length",
+        "min_length",
+        "required",
+        "values",
+    )
+
+    def __init__(self, kind: int) -> None:
+        self.kind = kind
+        self.min_length = -1  # STR, LIST: -1 for none
+        self.max_length = -1
+        self.ge: Any = None  # INT, FLOAT bounds
+        self.gt: Any = None
+        self.le: Any = None
+        self.lt: Any = None
+        self.values: Any = None  # LITERAL: frozenset of its str values
+        self.item: Any = None  # LIST: the Shape of its items
+        self.fields: Any = None  # STRUCT: wire key -> Field
+        self.required = 0  # STRUCT: how many fields are required
+        self.forbid = True  # STRUCT: unknown keys refused
+
+
+class Field:
+    """One field of a STRUCT :class:`Shape`: its snake_case kwarg name, its shape, whether
+    required."""
+
+    __slots__ = ("required", "shape", "snake")
+
+    def __init__(self, snake: str, shape: Any, required: bool) -> None:
+        self.snake = snake
+        self.shape = shape
+        self.required = required
+
+
+#: msgspec type -> its Shape, or None when it cannot be walked (see shape_of)
+_shapes: dict[Any, Any] = {}
+
+
+def shape_of(tp: Any) -> Any:
+    """The :class:`Shape` of the msgspec type ``tp`` (a Struct type), or None when it has
+    something :func:`walk` does not model; remembered."""
+    try:
+        return _shapes[tp]
+    except KeyError:
+        pass
+    try:
+        shape = _build(msgspec.inspect.type_info(tp), {})
+    except (TypeError, ValueError):  # not a type msgspec knows
+        shape = None
+    if len(_shapes) < CACHE_LIMIT:
+        _shapes[tp] = shape
+    return shape
+
+
+def _bounds(shape: Any, info: Any) -> Any:
+    if getattr(info, "multiple_of", None) is not None:
+        return None
+    shape.ge = info.ge
+    shape.gt = info.gt
+    shape.le = info.le
+    shape.lt = info.lt
+    return shape
+
+
+def _build(info: Any, structs: dict[Any, Any]) -> Any:
+    inspect = msgspec.inspect
+    kind = type(info)
+    if kind is inspect.AnyType:
+        return Shape(ANY)
+    if kind is inspect.BoolType:
+        return Shape(BOOL)
+    if kind is inspect.StrType:
+        if info.pattern is not None:
+            return None
+        shape = Shape(STR)
+        shape.min_length = -1 if info.min_length is None else info.min_length
+        shape.max_length = -1 if info.max_length is None else info.max_length
+        return shape
+    if kind is inspect.IntType:
+        return _bounds(Shape(INT), info)
+    if kind is inspect.FloatType:
+        return _bounds(Shape(FLOAT), info)
+    if kind is inspect.LiteralType:
+        if not all(type(v) is str for v in info.values):
+            return None
+        shape = Shape(LITERAL)
+        shape.values = frozenset(info.values)
+        return shape
+    if kind is inspect.ListType:
+        item = _build(info.item_type, structs)
+        if item is None:
+            return None
+        shape = Shape(LIST)
+        shape.item = item
+        shape.min_length = -1 if info.min_length is None else info.min_length
+        shape.max_length = -1 if info.max_length is None else info.max_length
+        return shape
+    if kind is inspect.StructType:
+        cls = info.cls
+        if cls in structs:  # a type nested in itself: the same Shape (None while unfinished)
+            return structs[cls]
+        if (
+            info.array_like
+            or info.tag is not None
+            or getattr(cls, "__post_init__", None) is not None
+        ):
+            return None
+        structs[cls] = None
+        fields = {}
+        required = 0
+        for f in info.fields:
+            item = _build(f.type, structs)
+            if item is None or type(f.encode_name) is not str:
+                return None
+            fields[f.encode_name] = Field(
+                snake_keys.get(f.encode_name) or snake_key(f.encode_name), item, f.required
+            )
+            required += f.required
+        shape = Shape(STRUCT)
+        shape.fields = fields
+        shape.required = required
+        shape.forbid = info.forbid_unknown_fields
+        structs[cls] = shape
+        return shape
+    return None
+
+
+def _snake_value(value: Any) -> Any:
+    """A value of an ANY shape (or an open object's extra key), as ``snake_dict`` gives it."""
+    kind = type(value)
+    if kind is dict:
+        return snake_dict(value)
+    if kind is list:
+        return snake_list(value)
+    if kind is str or kind is int:
+        return value
+    return _snake_any(value)
+
+
+def _in_bounds(shape: Any, value: Any) -> bool:
+    return (
+        (shape.ge is None or value >= shape.ge)
+        and (shape.gt is None or value > shape.gt)
+        and (shape.le is None or value <= shape.le)
+        and (shape.lt is None or value < shape.lt)
+    )
+
+
+def walk(shape: Any, value: Any, build: bool) -> Any:
+    """``value`` checked against ``shape``: with ``build``, what ``snake_dict`` /
+    ``snake_list`` makes of it (new dicts and lists, scalars as they are: an int stays an
+    int in a float field); without, ``value`` itself. :data:`FAIL` when msgspec might refuse
+    it. Exact JSON types only with ``build`` (a decoded payload); without (an answer made
+    from a dataclass), a ``str`` subclass (an enum) counts as its text, as msgspec reads it."""
+    kind = shape.kind
+    vt = type(value)
+    if kind == STRUCT:
+        if vt is not dict:
+            return _FAIL
+        fields = shape.fields
+        out: Any = {} if build else None
+        seen = 0
+        for key, item in value.items():
+            if type(key) is not str:
+                return _FAIL
+            field = fields.get(key)
+            if field is None:
+                if shape.forbid:
+                    return _FAIL
+                if build:  # an open object's extra key: kept, converted as snake_dict does
+                    new = snake_keys.get(key)
+                    if new is None:
+                        new = snake_key(key)
+                    out[new] = _snake_value(item)
+                continue
+            item = walk(field.shape, item, build)
+            if item is _FAIL:
+                return _FAIL
+            if field.required:
+                seen += 1
+            if build:
+                out[field.snake] = item
+        if seen != shape.required:
+            return _FAIL
+        return out if build else value
+    if kind == STR or kind == LITERAL:
+        text = value
+        if vt is not str:
+            if build or not isinstance(value, str):
+                return _FAIL
+            text = str.__str__(value)  # the text msgspec reads, whatever the subclass says
+        if kind == LITERAL:
+            return value if text in shape.values else _FAIL
+        if shape.max_length >= 0 or shape.min_length >= 0:
+            n = len(text)
+            if n > shape.max_length >= 0 or n < shape.min_length:
+                return _FAIL
+        return value
+    if kind == INT:
+        if vt is not int or value < _INT_MIN or value > _INT_MAX:
+            return _FAIL
+        return value if _in_bounds(shape, value) else _FAIL
+    if kind == LIST:
+        if vt is not list:
+            return _FAIL
+        n = len(value)
+        if n > shape.max_length >= 0 or n < shape.min_length:
+            return _FAIL
+        item_shape = shape.item
+        if not build:
+            for item in value:
+                if walk(item_shape, item, False) is _FAIL:
+                    return _FAIL
+            return value
+        items = []
+        for item in value:
+            item = walk(item_shape, item, True)
+            if item is _FAIL:
+                return _FAIL
+            items.append(item)
+        return items
+    if kind == FLOAT:
+        if vt is float:
+            if not math.isfinite(value):
+                return _FAIL
+        elif vt is not int or value < -_EXACT or value > _EXACT:
+            return _FAIL
+        return value if _in_bounds(shape, value) else _FAIL
+    if kind == BOOL:
+        return value if vt is bool else _FAIL
+    if kind == ANY:
+        return _snake_value(value) if build else value
+    return _FAIL
+
+
 # --- bound once to ocppfast.compat.charge_point (see bind) ----------------------------------------
 
 # the charge_point module's namespace: the names user code may patch are read there per frame
@@ -151,9 +437,21 @@ _INFO = logging.INFO
 _convert = msgspec.convert
 _encode = msgspec.json.encode
 _ValidationError = msgspec.ValidationError
+_FunctionType: Any = types.FunctionType
+_OBJECT_GETATTRIBUTE: Any = object.__getattribute__
+_MISSING: Any = object()
+# what ChargePoint.__init__ sets on the instance and the flat path reads per frame (Sink.attr)
+_INSTANCE_ATTRIBUTES = ("_connection", "logger", "route_map")
+_STR_HASH: Any = str.__hash__
+_STR_EQ: Any = str.__eq__
 _TEXT = 1  # picows.WSMsgType.TEXT
-# msgspec request / answer type -> the last payload of exactly str / int values that passed it
-_requests_ok: dict[Any, Any] = {}
+_TEXT_TYPE: Any = 1  # the same, a Python int compiled too
+# compiled: picows' C enum (a module-level int would be boxed per frame for WSTransport.send)
+_WS_TEXT: Any = _TEXT_TYPE
+# msgspec request type -> (the last payload of exactly str / int values that passed it, its
+# kwargs)
+_kwargs_ok: dict[Any, tuple[Any, Any]] = {}
+# msgspec answer type -> the last payload of exactly str / int values that passed it
 _answers_ok: dict[Any, Any] = {}
 
 
@@ -227,7 +525,20 @@ class Plan:
     call ``handler`` as it is) and its ``self`` (``owner``), whether it takes
     ``call_unique_id``, and the msgspec types validating request and answer."""
 
-    __slots__ = ("answer", "handler", "owner", "request", "takes_id", "target", "version")
+    __slots__ = (
+        "answer",
+        "args",
+        "handler",
+        "key",
+        "owner",
+        "plain",
+        "reply",
+        "request",
+        "takes_id",
+        "target",
+        "version",
+        "walker",
+    )
 
     def __init__(
         self,
@@ -242,9 +553,59 @@ class Plan:
         self.version = version
         self.target = target
         self.owner = handler.__self__ if target is not None else None
+        self.args = (self.owner,)
+        # a plain Python function: called with a kwargs dict, it binds its own copy
+        self.plain = type(target) is _FunctionType
+        self.key = None  # the route map's key of the action (see _route_key)
         self.takes_id = takes_id
         self.request = request
         self.answer = answer
+        # their Shapes (None: msgspec alone validates), see walk(); compiled only (in pure
+        # Python, msgspec's C is faster than walking)
+        self.walker = shape_of(request) if _COMPILED else None
+        self.reply = shape_of(answer) if _COMPILED else None
+
+
+def _plain_attributes(cls: Any) -> bool:
+    """Whether reading ``_INSTANCE_ATTRIBUTES`` of a ``cls`` instance is reading its instance
+    dict: ``object.__getattribute__`` and no class attribute of those names."""
+    if cls.__getattribute__ is not _OBJECT_GETATTRIBUTE:
+        return False
+    for name in _INSTANCE_ATTRIBUTES:
+        if hasattr(cls, name):
+            return False
+    return True
+
+
+def _class_value(cls: Any, name: str) -> Any:
+    """What an instance of ``cls`` without ``name`` in its dict reads as ``name`` (the first
+    class in the MRO defining it) when that is a ``str`` (no descriptor), else _MISSING."""
+    for klass in cls.__mro__:
+        space = klass.__dict__
+        if name in space:
+            value = space[name]
+            return value if type(value) is str else _MISSING
+    return _MISSING
+
+
+def _route_key(route_map: Any, action: str) -> Any:
+    """The key of ``route_map`` (a dict) equal to ``action`` when it hashes and compares as
+    ``str`` does (a ``str``, or a ``StrEnum`` member such as ``Action.heartbeat``): looking it
+    up finds the same entry as ``action`` does, by identity; else ``action``."""
+    if type(route_map) is dict:
+        for key in route_map:
+            kind = type(key)
+            if (
+                (kind is str or (kind.__hash__ is _STR_HASH and kind.__eq__ is _STR_EQ))
+                and isinstance(key, str)
+                and str.__eq__(key, action)
+            ):
+                return key
+    return action
+
+
+def _dict_get(data: dict[Any, Any], key: Any, default: Any) -> Any:
+    return data.get(key, default)
 
 
 def _plan(handler: Any, action: Any, version: Any) -> Any:
@@ -290,9 +651,14 @@ class Sink:
         # the class's version tag when its dispatch steps were last found to be ChargePoint's
         # (compiled only; see _type_tag)
         self.cls_tag = 0
+        # compiled, while the class's tag is cls_tag: whether attr() may read the instance dict
+        self.plain_attrs = False
+        self.cls_version: Any = _MISSING  # the class's _ocpp_version then (see version())
         # the connection's queue of frames for recv() (the same deque throughout)
         self.frames = getattr(connection, "_frames", None)
         self.ws: Any = None  # the connection's transport once known to be picows' WSTransport
+        # the connection as this module's FrameListener (compiled: its ``_sink`` a C field)
+        self.listener = connection if isinstance(connection, FrameListener) else None
 
     def info_off(self, logger: Any) -> bool:
         """True when ``logger.info(...)`` would surely log nothing: a plain ``logging.Logger``
@@ -328,7 +694,9 @@ class Sink:
         """The connection's ``on_ws_frame`` while this sink is its own (set by ``start()``): a
         complete TEXT frame is routed here; everything else as the connection's class does."""
         conn = self.connection
-        if frame.msg_type == _TEXT and frame.fin and conn._sink is self and not self.frames:
+        listener = self.listener
+        current = listener._sink if listener is not None else conn._sink
+        if frame.msg_type == _TEXT and frame.fin and current is self and not self.frames:
             try:
                 text = frame.get_payload_as_utf8_text()
             except UnicodeDecodeError:
@@ -352,17 +720,12 @@ class Sink:
         cp = self.cp
         cls = self.cls
         mine = self.mine
-        if (
-            type(cp) is not cls
-            or cp._connection is not self.connection
-            or "route_message" in mine
-            or "_handle_call" in mine
-            or "_send" in mine
-        ):
+        if type(cp) is not cls:
             return False
         tag = self.cls_tag
         if not tag or _type_tag(cls) != tag:
             # the class changed (or this is its first frame, or this is pure Python): look
+            self.plain_attrs = False
             if (
                 cls.route_message is not _ROUTE_MESSAGE
                 or cls._handle_call is not _HANDLE_CALL
@@ -370,7 +733,19 @@ class Sink:
             ):
                 return False
             self.cls_tag = _type_tag(cls)  # the lookups above gave it one
-        logger = cp.logger
+            if self.cls_tag != 0:  # compiled (pure Python looks here at every frame)
+                self.plain_attrs = _plain_attributes(cls)
+                self.cls_version = _class_value(cls, "_ocpp_version")
+        if (
+            (self.attr("_connection") if self.plain_attrs else cp._connection)
+            is not self.connection
+            or "route_message" in mine
+            or "_handle_call" in mine
+            or "_send" in mine
+        ):
+            return False
+        # (pure Python: plain_attrs is False, and a method call costs more than it saves)
+        logger = self.attr("logger") if self.plain_attrs else cp.logger
         if not self.info_off(logger):
             logger.info("%s: receive message %s", cp.id, message)
         try:
@@ -386,18 +761,40 @@ class Sink:
         self.connection._hand_over(_ROUTED(rest, None))
         return True
 
+    def attr(self, name: str) -> Any:
+        """``cp.<name>``, for an attribute ChargePoint sets on the instance: read from the
+        instance dict while the class (unchanged since :meth:`sink` looked, by its version
+        tag) has no attribute of that name and its own ``__getattribute__``."""
+        if self.plain_attrs and type(self.cp) is self.cls and _type_tag(self.cls) == self.cls_tag:
+            value = self.mine.get(name, _MISSING)
+            if value is not _MISSING:
+                return value
+        return getattr(self.cp, name)
+
+    def version(self) -> Any:
+        """``cp._ocpp_version``: the instance's, else the class's (a plain value, kept with
+        the class's version tag by :meth:`sink`), as :meth:`attr` reads."""
+        if self.plain_attrs and type(self.cp) is self.cls and _type_tag(self.cls) == self.cls_tag:
+            value = self.mine.get("_ocpp_version", _MISSING)
+            if value is not _MISSING:
+                return value
+            if self.cls_version is not _MISSING:
+                return self.cls_version
+        return self.cp._ocpp_version
+
     def write(self, text: Any, data: Any = None) -> None:
         """What ``await cp._send(text)`` does, without awaiting (``data``: ``text`` encoded;
         ``text`` may then be None, decoded only to be logged)."""
         cp = self.cp
-        logger = cp.logger
+        logger = self.attr("logger") if self.plain_attrs else cp.logger
         if not self.info_off(logger):
             logger.info("%s: send %s", cp.id, data.decode() if text is None else text)
         conn = self.connection
         if not self.direct_write:
             conn._write(text if data is None else data)
             return
-        closed = conn._closed
+        listener = self.listener
+        closed = listener._closed if listener is not None else conn._closed
         if closed is not None:
             raise closed
         if data is None:
@@ -410,7 +807,7 @@ class Sink:
                 return
             # picows' own transport (set once, when the connection opened): a C call compiled
             ws = self.ws = transport
-        ws.send(_TEXT, data)
+        ws.send(_WS_TEXT, data)
 
     def route_now(self, message: Any) -> Any:
         """``cp.route_message(message)`` with :meth:`write` as ``_send`` and no coroutine, for a
@@ -439,21 +836,29 @@ class Sink:
         unique_id = frame[1]
         action = frame[2]
         payload = frame[3]
-        version = cp._ocpp_version
+        version = self.version() if self.plain_attrs else cp._ocpp_version
+        # the plan of this action, while its handler and the version are the same objects
+        plan = self.plans.get(action) if type(action) is str else None
         try:
-            handlers = cp.route_map[action]
+            route_map = self.attr("route_map") if self.plain_attrs else cp.route_map
+            # by the route map's own key once known (see _route_key): the same entry
+            handlers = route_map[
+                plan.key if plan is not None and type(route_map) is dict else action
+            ]
             handler = handlers["_on_action"]
         except (KeyError, TypeError, AttributeError):
             return cp._call_now(unique_id, action, payload, self.write_py)
-        # the plan of this action, while its handler and the version are the same objects
-        plan = self.plans.get(action) if type(action) is str else None
         if plan is None or plan.handler is not handler or plan.version is not version:
             plan = _plan(handler, action, version)
             if plan is None:
                 return cp._call_now(unique_id, action, payload, self.write_py)
+            plan.key = _route_key(route_map, action)
             if len(self.plans) < CACHE_LIMIT:
                 self.plans[action] = plan
-        skip = handlers.get("_skip_schema_validation", False)
+        if _COMPILED and type(handlers) is dict:  # a C call
+            skip = _dict_get(handlers, "_skip_schema_validation", False)
+        else:
+            skip = handlers.get("_skip_schema_validation", False)
         if (
             skip
             or type(payload) is not dict
@@ -466,25 +871,43 @@ class Sink:
         answer = plan.answer
         target = plan.target
         takes_id = plan.takes_id
-        # The same payload as the last one of this type that passed (``{}``, the same
-        # StatusNotification) needs no second look: values of exactly str / int only, so that
-        # equal means equally valid.
-        known = _flat_values(payload)
-        if not known or payload != _requests_ok.get(request):
-            try:
-                _convert(payload, request)
-            except (_ValidationError, RecursionError):
-                return _NOT_NOW  # the general path reports it, as mobilityhouse does
-            if known:
-                _requests_ok[request] = payload
-        kwargs = snake_dict(payload) if payload else {}
+        # Validated and converted to snake_case kwargs in one walk (compiled; where the walk
+        # does not decide, and in pure Python, msgspec validates and snake_dict converts). A
+        # payload equal to the last one of its type that passed, both of exactly str / int
+        # values only (so that equal means the same JSON), gets that payload's kwargs again:
+        # handlers never see that dict itself (see below).
+        kwargs: Any = _FAIL
+        shared = False  # kwargs is also kept in _kwargs_ok
+        flat_payload = _flat_values(payload)
+        if flat_payload:
+            last = _kwargs_ok.get(request)
+            if last is not None and payload == last[0]:
+                kwargs = last[1]
+                shared = True
+        if kwargs is _FAIL:
+            walker = plan.walker
+            if walker is not None:
+                try:
+                    kwargs = walk(walker, payload, True)
+                except RecursionError:
+                    kwargs = _FAIL
+            if kwargs is _FAIL:
+                try:
+                    _convert(payload, request)
+                except (_ValidationError, RecursionError):
+                    return _NOT_NOW  # the general path reports it, as mobilityhouse does
+                kwargs = snake_dict(payload) if payload else {}
+            if flat_payload and len(_kwargs_ok) < CACHE_LIMIT:
+                _kwargs_ok[request] = (payload, kwargs)
+                shared = True
         try:
             try:
                 if target is not None:  # the function @on wrapped, called as its wrapper does
                     if takes_id:
                         response = target(plan.owner, **kwargs, call_unique_id=unique_id)
-                    elif _COMPILED:  # kwargs is ours: no copy
-                        response = PyObject_Call(target, (plan.owner,), kwargs)
+                    elif _COMPILED and (plan.plain or not shared):
+                        # kwargs is ours (a Python function binds a copy of it): no copy
+                        response = PyObject_Call(target, plan.args, kwargs)
                     else:
                         response = target(plan.owner, **kwargs)
                 elif takes_id:
@@ -495,7 +918,7 @@ class Sink:
                     return cp._finish_call(
                         _Call(unique_id, action, payload),
                         handlers,
-                        kwargs,
+                        dict(kwargs) if shared else kwargs,  # the after-hook's, later
                         skip,
                         response,
                         self.write_py,
@@ -532,10 +955,18 @@ class Sink:
                                 if flat and not isinstance(value, int):
                                     flat = False
                     out[key] = value
-            # Validating the answer: the same answer as the last one of its type that passed
-            # (``{}``, ``{"status": "Accepted"}``) needs no second look; values of exactly str /
-            # int only, so that equal means equally valid (True == 1, 1.0 == 1 are not here).
-            if not known or out != _answers_ok.get(answer):
+            # Validating the answer: by its Shape (walk), else msgspec. There, the same answer
+            # as the last one of its type that passed (``{}``, ``{"status": "Accepted"}``) needs
+            # no second look; values of exactly str / int only, so that equal means equally
+            # valid (True == 1, 1.0 == 1 are not here).
+            reply_shape = plan.reply
+            try:
+                checked = reply_shape is not None and walk(reply_shape, out, False) is not _FAIL
+            except RecursionError:
+                checked = False
+            if checked:
+                pass
+            elif not known or out != _answers_ok.get(answer):
                 try:
                     _convert(out, answer)
                 except (_ValidationError, RecursionError):
@@ -562,7 +993,12 @@ class Sink:
                 self.write(_dumps(reply))
             if "_after_action" in handlers:
                 # a copy: ``out`` may be the one kept in _answers_ok
-                cp._run_after(handlers, kwargs, _Call(unique_id, action, payload), dict(out))
+                cp._run_after(
+                    handlers,
+                    dict(kwargs) if shared else kwargs,
+                    _Call(unique_id, action, payload),
+                    dict(out),
+                )
             return None
         except _OCPPError as error:
             msg = _Call(unique_id, action, payload)
@@ -587,6 +1023,10 @@ class FrameListener(picows.WSListener):
     def __init__(self) -> None:
         super().__init__()
         self.frame_sink: Any = None
+        # the Sink of the ChargePoint whose start() waits in recv() (set by start(); see
+        # compat.serve.WebSocketConnection), else None
+        self._sink: Any = None
+        self._closed: Any = None  # the connection's ConnectionClosed once it is gone
 
     def bind_sink(self, sink: Any) -> None:
         """Give frames to ``sink`` (a :class:`Sink`) from now on; ``None``: stop."""

@@ -14,12 +14,48 @@ cdef dict _wire_fields, _field_names, _inline_handlers, _flat_types
 cdef object _decode_json, _dumps
 cdef object _Logger, _LOGGER_INFO, _LOGGER_ENABLED, _convert, _encode, _ValidationError
 cdef int _INFO, _TEXT
+cdef object _STR_HASH, _STR_EQ, _FunctionType, _OBJECT_GETATTRIBUTE, _MISSING
+cdef tuple _INSTANCE_ATTRIBUTES
+cdef picows.WSMsgType _WS_TEXT
 cdef bint _COMPILED
-cdef dict _answers_ok, _requests_ok
+cdef dict _answers_ok, _kwargs_ok
 cdef bint _flat_values(dict payload) except -1
 cdef unsigned int _type_tag(object cls)
 @cython.locals(i=Py_ssize_t)
 cdef bint _json_text(bytes data) except -1
+
+cdef int ANY, STR, INT, FLOAT, BOOL, LITERAL, LIST, STRUCT
+cdef object _INT_MIN, _INT_MAX, _EXACT, _FAIL
+cdef dict _shapes
+
+
+cdef class Shape:
+    cdef public int kind
+    cdef public Py_ssize_t min_length
+    cdef public Py_ssize_t max_length
+    cdef public object ge, gt, le, lt
+    cdef public frozenset values
+    cdef public Shape item
+    cdef public dict fields
+    cdef public Py_ssize_t required
+    cdef public bint forbid
+
+
+cdef class Field:
+    cdef public str snake
+    cdef public Shape shape
+    cdef public bint required
+
+
+cpdef object shape_of(object tp)
+cdef object _bounds(Shape shape, object info)
+@cython.locals(shape=Shape, item=Shape, fields=dict, required=Py_ssize_t)
+cdef object _build(object info, dict structs)
+cdef object _snake_value(object value)
+cdef bint _in_bounds(Shape shape, object value) except -1
+@cython.locals(kind=int, fields=dict, out=dict, seen=Py_ssize_t, n=Py_ssize_t, field=Field,
+               item_shape=Shape)
+cpdef object walk(Shape shape, object value, bint build)
 
 cpdef str snake_key(object key)
 cdef object _snake_any(object data)
@@ -37,9 +73,18 @@ cdef class Plan:
     cdef readonly bint takes_id
     cdef readonly object request
     cdef readonly object answer
+    cdef readonly Shape walker
+    cdef readonly Shape reply
+    cdef readonly tuple args
+    cdef readonly bint plain
+    cdef public object key
 
 
 cdef Plan _plan(object handler, object action, object version)
+cdef object _route_key(object route_map, str action)
+cdef bint _plain_attributes(object cls) except -1
+cdef object _class_value(object cls, str name)
+cdef object _dict_get(dict data, object key, object default)
 
 
 cdef class Sink:
@@ -59,19 +104,29 @@ cdef class Sink:
     cdef unsigned int cls_tag
     cdef object frames
     cdef WSTransport ws
+    cdef object listener
+    cdef bint plain_attrs
+    cdef object cls_version
+    cdef object attr(self, str name)
+    cdef object version(self)
 
     cdef unsigned int logger_tag
     @cython.locals(tag="unsigned int")
     cdef bint info_off(self, object logger) except -1
 
-    @cython.locals(tag="unsigned int")
+    @cython.locals(tag="unsigned int", listener=FrameListener)
     cpdef on_frame(self, object transport, WSFrame frame)
     cpdef bint sink(self, object message) except -1
+    @cython.locals(ws=WSTransport, listener=FrameListener)
     cpdef write(self, object text, object data=*)
-    @cython.locals(flat=bint, known=bint, takes_id=bint, handlers=object, pairs=object, plan=Plan)
+    @cython.locals(flat=bint, known=bint, takes_id=bint, handlers=object, pairs=object, plan=Plan,
+                   walker=Shape, reply_shape=Shape, checked=bint, flat_payload=bint,
+                   shared=bint, last=tuple)
     cpdef route_now(self, object message)
 
 
 cdef class FrameListener(picows.WSListener):
     cdef public Sink frame_sink
+    cdef public object _sink
+    cdef public object _closed
     cpdef on_ws_frame(self, WSTransport transport, WSFrame frame)
