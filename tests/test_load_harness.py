@@ -178,3 +178,35 @@ def test_goals_pair_interleaved_rounds() -> None:
     del results["servers"]["echo"]["steady_small"]["1"]["rounds"]
     table = {what: (measured, result) for what, measured, _, result in report.goals(results)}
     assert table["server CPU per call vs Python echo, 1"] == ("1.20x", "MISS")
+
+
+def test_compat_goals() -> None:
+    """#10's load goals: compat on picows within 1.3x of the same handlers on the native API
+    (ocppfast-stamped) and >= 10x cheaper than mobilityhouse, at 100 and 1,000 chargers."""
+    from benchmarks.load import report
+
+    def server(cpu_100: float, cpu_1000: float) -> dict[str, Any]:
+        return {
+            "steady_small": {"100": _steady(cpu_100, 100)},
+            "scale": {"1000": {"n": 1000, "status": "ok", "steady": _steady(cpu_1000, 100)}},
+        }
+
+    results = {
+        "servers": {
+            "compat-picows": server(26.0, 27.0),
+            "ocppfast-stamped": server(20.0, 20.0),
+            "mobilityhouse": server(500.0, 250.0),
+        }
+    }
+    table = {what: (measured, result) for what, measured, _, result in report.goals(results)}
+    assert table["compat on picows vs the same handlers native, CPU per call, 100"] == (
+        "1.30x",
+        "PASS",
+    )
+    assert table["compat on picows vs the same handlers native, CPU per call, 1000"] == (
+        "1.35x",
+        "MISS",
+    )
+    assert table["mobilityhouse / compat on picows, CPU per call, 100"] == ("19.23x", "PASS")
+    assert table["mobilityhouse / compat on picows, CPU per call, 1000"] == ("9.26x", "MISS")
+    assert not any(k.startswith("server CPU per call vs Python echo") for k in table)
