@@ -67,3 +67,26 @@ class CollectingTransport:
 @pytest.fixture
 def transport() -> CollectingTransport:
     return CollectingTransport()
+
+
+def attached_station(
+    loop: Any, shared: dict[str, Any], *, fast: bool = True, **options: Any
+) -> tuple[Any, CollectingTransport]:
+    """An OCPP 1.6 engine (a ChargePoint) as a server makes one, with the server-wide handler
+    table ``shared``, strict limits (no bad message, no second unanswered CALL tolerated),
+    ``fast_path`` as given, attached to a :class:`CollectingTransport`."""
+    from ocppfast import versions
+    from ocppfast.charge_point import ChargePoint
+
+    options = {"max_bad_messages": 0, "max_unanswered_calls": 0, **options}
+    cp = ChargePoint(
+        loop,
+        versions.OCPP16,
+        versions.actions(versions.OCPP16),
+        shared_handlers=shared,
+        **options,
+    )
+    cp.fast_path = fast
+    sent = CollectingTransport()
+    cp.attach(sent)
+    return cp, sent

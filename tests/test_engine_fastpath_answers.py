@@ -13,12 +13,11 @@ from typing import Any
 
 import pytest
 
-from ocppfast import versions
 from ocppfast.charge_point import ChargePoint
 from ocppfast.errors import SecurityError
 from ocppfast.v16 import IdTagInfo, StopTransactionResponse
 
-from .conftest import CollectingTransport
+from .conftest import CollectingTransport, attached_station
 
 NOW = "2026-11-26T00:00:00.123Z"
 
@@ -62,22 +61,12 @@ IDS = [b"1", b"abc-123", b"~" * 36, b"x/y<>&'"]
 def make(fast: bool, own: bool) -> tuple[ChargePoint, CollectingTransport, Any]:
     loop = asyncio.new_event_loop()
     shared: dict[str, Any] = {}
-    cp = ChargePoint(
-        loop,
-        versions.OCPP16,
-        versions.actions(versions.OCPP16),
-        shared_handlers=shared,
-        max_bad_messages=0,
-        max_unanswered_calls=0,
-    )
+    cp, transport = attached_station(loop, shared, fast=fast)
     for name, fn in HANDLERS.items():
         if own:
             cp.set_handler(name, fn)
         else:
             shared[name] = lambda cp, req, fn=fn: fn(req)
-    cp.fast_path = fast
-    transport = CollectingTransport()
-    cp.attach(transport)
     return cp, transport, loop
 
 

@@ -19,7 +19,7 @@ from ocppfast.actions import make_custom_action
 from ocppfast.charge_point import ChargePoint
 from ocppfast.v16 import DataTransferResponse
 
-from .conftest import CollectingTransport
+from .conftest import CollectingTransport, attached_station
 
 NOW = "2026-11-26T00:00:00.123Z"
 HEARTBEAT = b'[2,"h1","Heartbeat",{}]'
@@ -33,19 +33,8 @@ def _pair(
     for fast in (True, False):
         loop = asyncio.new_event_loop()
         shared: dict[str, Any] = {}
-        cp = ChargePoint(
-            loop,
-            versions.OCPP16,
-            versions.actions(versions.OCPP16),
-            shared_handlers=shared,
-            max_bad_messages=0,
-            max_unanswered_calls=0,
-            **options,
-        )
-        cp.fast_path = fast
+        cp, transport = attached_station(loop, shared, fast=fast, **options)
         setup(cp, shared)
-        transport = CollectingTransport()
-        cp.attach(transport)
         out.append((cp, transport, shared, loop))
     return out
 
@@ -209,13 +198,7 @@ def test_engines_share_plans_only_when_equally_valid() -> None:
         }
 
         def station(fast: bool) -> tuple[ChargePoint, CollectingTransport]:
-            cp = ChargePoint(
-                loop, versions.OCPP16, actions, shared_handlers=shared, max_unanswered_calls=0
-            )
-            cp.fast_path = fast
-            transport = CollectingTransport()
-            cp.attach(transport)
-            return cp, transport
+            return attached_station(loop, shared, fast=fast)  # type: ignore[no-any-return]
 
         plain = [station(True), station(False)]
         own = [station(True), station(False)]
