@@ -64,6 +64,25 @@ def test_ab_writes_its_table(tmp_path: Path) -> None:
     _no_children_left()
 
 
+def test_ab_runs_a_baseline_checkout_next_to_this_one(tmp_path: Path) -> None:
+    """``--baseline DIR``: the ocppfast server of another checkout joins the rounds; here the
+    same checkout, so both must answer and be paired."""
+    _run(
+        ["-m", "benchmarks.load.ab", "--n", "2", "--rounds", "2", "--window", "0.3",
+         "--warmup", "0.1", "--servers", "echo-c,echo,ocppfast,ocppfast-pure",
+         "--baseline", str(ROOT), "--out", str(tmp_path)],
+        timeout=300,
+    )  # fmt: skip
+    data = json.loads((tmp_path / "ab.json").read_text())
+    for name in ("baseline", "baseline-pure"):
+        rounds = data["result"]["by_n"]["2"][name]
+        assert len(rounds) == 2 and all(s["calls"] > 0 and s["errors"] == 0 for s in rounds)
+    row = data["summary"]["2"]
+    assert row["compiled_vs_baseline"] > 0 and row["pure_vs_baseline_pure"] > 0
+    assert "This checkout / `--baseline`'s" in (tmp_path / "ab.md").read_text()
+    _no_children_left()
+
+
 def test_answer_path_benchmark_reports_every_case() -> None:
     out = _run(["benchmarks/bench_answer_path.py", "--quick"], timeout=300).stdout
     for case in ("Heartbeat, cached reply", "Heartbeat, now()", "Heartbeat, new time every call",

@@ -17,6 +17,11 @@ medians of the ratios paired within each round (same moment, same machine load),
 - pure / compiled, end to end;
 - the OCPP layer: server CPU minus the C floor's in the same round, pure / compiled;
 - round trips per second, compiled / Python echo.
+
+``--baseline DIR`` adds ``baseline`` and ``baseline-pure``: the load harness's ocppfast server
+from another checkout, built in place (``git worktree add /tmp/base <rev> && make -C /tmp/base
+build``), run next to this checkout's in the same rounds: a change measured against the code
+before it, rather than against last week's figures.
 """
 
 from __future__ import annotations
@@ -33,7 +38,7 @@ from typing import Any
 
 from .control import stop_all
 from .harness import ROOT, Chargers, ServerProcess, connect_timeout
-from .servers import SERVERS
+from .servers import SERVERS, ServerKind
 
 DEFAULT_SERVERS = ("echo-c", "echo", "ocppfast", "ocppfast-pure", "ocppfast-stamped")
 
@@ -56,8 +61,27 @@ def _round(server: ServerProcess, chargers: Chargers, warmup: float, window: flo
     }
 
 
+BASELINE_KINDS = {
+    "baseline": ServerKind(
+        "baseline", "benchmarks.load.servers.ocppfast_cs", "ocppfast from --baseline (compiled)"
+    ),
+    "baseline-pure": ServerKind(
+        "baseline-pure",
+        "benchmarks.load.servers.ocppfast_cs",
+        "ocppfast from --baseline (pure Python)",
+        {"OCPPFAST_NO_EXTENSIONS": "1"},
+    ),
+}
+
+
 def run(
-    names: list[str], ns: list[int], rounds: int, warmup: float, window: float, say: Any
+    names: list[str],
+    ns: list[int],
+    rounds: int,
+    warmup: float,
+    window: float,
+    say: Any,
+    baseline: str | None = None,
 ) -> dict[str, Any]:
     cpus = sorted(os.sched_getaffinity(0))
     core = {cpus[0]}
@@ -66,6 +90,9 @@ def run(
     log_dir = tempfile.mkdtemp(prefix="ocppfast-ab-")
     out: dict[str, Any] = {"core": cpus[0], "rounds": rounds, "window_s": window, "by_n": {}}
     servers = {name: ServerProcess(SERVERS[name], core, log_dir) for name in names}
+    if baseline is not None:
+        for name, kind in BASELINE_KINDS.items():
+            servers[name] = ServerProcess(kind, core, log_dir, root=baseline)
     out["impl"] = {name: s.impl for name, s in servers.items()}
     try:
         for n in ns:
@@ -123,6 +150,9 @@ def summarize(result: dict[str, Any]) -> dict[str, Any]:
         row["layer_pure_vs_compiled"] = paired(
             lambda u: (u["ocppfast-pure"] - u["echo-c"]) / (u["ocppfast"] - u["echo-c"])
         )
+        if "baseline" in us:
+            row["compiled_vs_baseline"] = paired(lambda u: u["ocppfast"] / u["baseline"])
+            row["pure_vs_baseline_pure"] = paired(lambda u: u["ocppfast-pure"] / u["baseline-pure"])
         row["layer_us"] = {
             k: paired(lambda u, k=k: u[k] - u["echo-c"]) for k in us if k != "echo-c"
         }
@@ -172,6 +202,15 @@ def markdown(result: dict[str, Any], summary: dict[str, Any], command: str) -> s
         lines.append(f"- N={n}: " + ", ".join(
             f"{k} {_fmt(v)}" for k, v in row["layer_us"].items()
         ))  # fmt: skip
+    if any(row.get("compiled_vs_baseline") is not None for row in summary.values()):
+        lines += ["", "This checkout / `--baseline`'s, paired within each round:", ""]
+    for n, row in summary.items():
+        if row.get("compiled_vs_baseline") is not None:
+            lines.append(
+                f"- N={n}: compiled "
+                f"{_fmt(row['compiled_vs_baseline'], 'x')}, pure "
+                f"{_fmt(row.get('pure_vs_baseline_pure'), 'x')}"
+            )
     lines += ["", "Servers: " + "; ".join(f"`{k}` = {v}" for k, v in result["impl"].items())]
     return "\n".join(lines) + "\n"
 
@@ -184,6 +223,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--warmup", type=float, default=0.4)
     p.add_argument("--servers", default=",".join(DEFAULT_SERVERS))
     p.add_argument("--out", default=os.path.join(ROOT, "benchmarks", "results"))
+    p.add_argument(
+        "--baseline",
+        metavar="DIR",
+        help="another checkout, built in place: its ocppfast server joins the rounds",
+    )
     args = p.parse_args(argv)
     names = [s for s in args.servers.split(",") if s]
     unknown = [s for s in names if s not in SERVERS]
@@ -192,7 +236,8 @@ def main(argv: list[str] | None = None) -> int:
     ns = [int(x) for x in args.n.split(",") if x]
     try:
         result = run(names, ns, args.rounds, args.warmup, args.window,
-                     lambda m: print(m, file=sys.stderr, flush=True))  # fmt: skip
+                     lambda m: print(m, file=sys.stderr, flush=True),
+                     os.path.abspath(args.baseline) if args.baseline else None)  # fmt: skip
     except KeyboardInterrupt:
         stop_all()
         return 130

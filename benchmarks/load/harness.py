@@ -148,8 +148,14 @@ def machine_info(server_cpus: set[int] | None, client_cpus: set[int] | None) -> 
 
 class ServerProcess:
     def __init__(
-        self, kind: ServerKind, cpus: set[int] | None, log_dir: str, transport: str = "uvloop"
+        self,
+        kind: ServerKind,
+        cpus: set[int] | None,
+        log_dir: str,
+        transport: str = "uvloop",
+        root: str | None = None,
     ) -> None:
+        """``root``: the checkout whose code the server runs (default: this one)."""
         self.kind = kind
         env = dict(kind.env)
         env[TRANSPORT_ENV] = transport
@@ -158,7 +164,7 @@ class ServerProcess:
             ["--host", "127.0.0.1", "--port", "0"],
             env=env,
             cpus=cpus,
-            cwd=ROOT,
+            cwd=root or ROOT,
             stderr_path=os.path.join(log_dir, f"server-{kind.name}.log"),
         )
         hello = self.child.read(timeout=60)
