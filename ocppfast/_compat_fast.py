@@ -507,6 +507,15 @@ def _type_tag(cls: Any) -> int:
     return 0
 
 
+def _dict_tag(data: Any) -> int:
+    """Compiled: the PEP 509 version tag of the dict ``data`` (CPython 3.11-3.13: a new value,
+    never seen before, after any change to it; see ``_compat_fast_c.pxd``); 0 pure, or where
+    CPython has none, meaning unknown."""
+    if _COMPILED:
+        return _DICT_TAG(data)  # type: ignore[no-any-return,name-defined]  # noqa: F821
+    return 0
+
+
 def _json_text(data: bytes) -> bool:
     """Whether msgspec's JSON bytes ``data`` are ``json.dumps``' text to the byte: ASCII (nothing
     escaped differently) without DEL (json escapes it, msgspec does not); see the test."""
@@ -647,6 +656,10 @@ class Sink:
         self.log_dict: dict[str, Any] | None = None
         self.log_cache: dict[int, bool] | None = None
         self.logger_tag = 0  # logging.Logger's version tag when last seen unpatched (compiled)
+        # compiled: the version tags of log_dict and log_cache when info_off() last answered True
+        # for this logger (0: look again)
+        self.off_dict_tag = 0
+        self.off_cache_tag = 0
         self.plans: dict[Any, Plan] = {}  # action -> its Plan (see route_now)
         # the class's version tag when its dispatch steps were last found to be ChargePoint's
         # (compiled only; see _type_tag)
@@ -665,7 +678,24 @@ class Sink:
         (``info`` and ``isEnabledFor`` logging's own, neither patched on the instance nor on
         the class) whose cached answer for INFO is no. Anything else: False, and
         ``logger.info`` decides (it checks first, so skipping the call when this says True
-        changes nothing observable)."""
+        changes nothing observable).
+
+        Compiled, the answer True holds while the logger, its class, ``logging.Logger``, the
+        logger's instance dict and its level cache are all unchanged, by their version tags:
+        ``setLevel``, ``logging.disable`` and a new handler's level (``manager._clear_cache``)
+        clear that cache, which changes its tag, and patching ``info`` / ``isEnabledFor`` on
+        the instance or on ``logging.Logger`` changes theirs (see the tests in
+        ``tests/compat/test_compat_fastlog.py``)."""
+        if (
+            logger is self.logger
+            and self.off_cache_tag != 0
+            and type(logger) is _Logger
+            and _dict_tag(self.log_cache) == self.off_cache_tag
+            and _dict_tag(self.log_dict) == self.off_dict_tag
+            and _type_tag(_Logger) == self.logger_tag
+        ):
+            return True
+        self.off_cache_tag = 0
         if logger is not self.logger:
             self.logger = logger
             self.log_dict = self.log_cache = None
@@ -673,7 +703,7 @@ class Sink:
                 self.log_dict = logger.__dict__
                 self.log_cache = logger._cache
         cache = self.log_cache
-        if cache is None:
+        if cache is None or type(logger) is not _Logger:  # (``__class__`` may be assigned)
             return False
         mine = self.log_dict
         if mine is not None and ("info" in mine or "isEnabledFor" in mine):
@@ -684,7 +714,12 @@ class Sink:
             if _Logger.info is not _LOGGER_INFO or _Logger.isEnabledFor is not _LOGGER_ENABLED:
                 return False
             self.logger_tag = _type_tag(_Logger)
-        return cache.get(_INFO) is False
+        if cache.get(_INFO) is not False:
+            return False
+        if self.logger_tag and mine is not None:  # compiled: the tags this answer holds with
+            self.off_dict_tag = _dict_tag(mine)
+            self.off_cache_tag = _dict_tag(cache)
+        return True
 
     def __call__(self, message: Any) -> bool:
         result: bool = self.run(self.route, message)

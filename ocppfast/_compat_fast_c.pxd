@@ -21,6 +21,27 @@ cdef bint _COMPILED
 cdef dict _answers_ok, _kwargs_ok
 cdef bint _flat_values(dict payload) except -1
 cdef unsigned int _type_tag(object cls)
+cdef extern from *:
+    """
+    /* PEP 509's version tag of a dict: a new, never seen value after any change to it (3.11-3.13;
+       deprecated since 3.12, so its warning is silenced; 0, i.e. unknown, where it is gone) */
+    #if PY_VERSION_HEX < 0x030E0000 && !defined(Py_LIMITED_API)
+    #if defined(__GNUC__)
+    #pragma GCC diagnostic push
+    #pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+    #endif
+    static CYTHON_INLINE unsigned long long ocppfast_dict_tag(PyObject *d) {
+        return (unsigned long long)((PyDictObject *)d)->ma_version_tag;
+    }
+    #if defined(__GNUC__)
+    #pragma GCC diagnostic pop
+    #endif
+    #else
+    static CYTHON_INLINE unsigned long long ocppfast_dict_tag(PyObject *d) { (void)d; return 0; }
+    #endif
+    """
+    unsigned long long _DICT_TAG "ocppfast_dict_tag"(object d)
+cdef unsigned long long _dict_tag(object d)
 @cython.locals(i=Py_ssize_t)
 cdef bint _json_text(bytes data) except -1
 
@@ -111,6 +132,8 @@ cdef class Sink:
     cdef object version(self)
 
     cdef unsigned int logger_tag
+    cdef unsigned long long off_dict_tag
+    cdef unsigned long long off_cache_tag
     @cython.locals(tag="unsigned int")
     cdef bint info_off(self, object logger) except -1
 
