@@ -150,35 +150,36 @@ async def test_logging_disable_inside_handlers() -> None:
     assert any("receive message" in t and '"d3-info"' in t for t in infos)
 
 
+def _texts(run: dict[str, Any], kind: str) -> list[str]:
+    """The texts a handler-installed logging hook of ``kind`` recorded in ``run``."""
+    return [text for k, *rest in run["events"] if k == kind for text in rest]
+
+
+async def _toggled(steps: list[str], kind: str) -> None:
+    """``steps[1]`` installs a hook of ``kind`` inside a handler and ``steps[3]`` (if any)
+    removes it: the hook sees the answer to the very CALL that installed it and the next CALL's
+    lines, and nothing after its removal."""
+    seen = _texts(await _check(steps, logging.WARNING), kind)
+    assert any(t.startswith(f'CP-1: send [3,"d1-{steps[1]}"') for t in seen)
+    assert any('"d2-warning"' in t for t in seen)
+    if len(steps) > 4:
+        assert not any('"d4-warning"' in t for t in seen)
+
+
 async def test_info_patched_on_the_instance_inside_handlers() -> None:
-    fast = await _check(["warning", "patch", "warning", "unpatch", "warning"], logging.WARNING)
-    patched = [text for kind, *rest in fast["events"] if kind == "patched-info" for text in rest]
-    assert any(t.startswith('CP-1: send [3,"d1-patch"') for t in patched)
-    assert any('"d2-warning"' in t for t in patched)
-    assert not any('"d4-warning"' in t for t in patched)
+    await _toggled(["warning", "patch", "warning", "unpatch", "warning"], "patched-info")
 
 
 async def test_the_logger_class_changed_inside_handlers() -> None:
-    fast = await _check(["warning", "class", "warning", "unclass", "warning"], logging.WARNING)
-    loud = [text for kind, *rest in fast["events"] if kind == "loud-info" for text in rest]
-    assert any(t.startswith('CP-1: send [3,"d1-class"') for t in loud)
-    assert any('"d2-warning"' in t for t in loud)
-    assert not any('"d4-warning"' in t for t in loud)
+    await _toggled(["warning", "class", "warning", "unclass", "warning"], "loud-info")
 
 
 async def test_logging_logger_info_patched_inside_handlers() -> None:
-    fast = await _check(["warning", "patch-class", "warning", "unpatch-class"], logging.WARNING)
-    seen = [text for kind, *rest in fast["events"] if kind == "class-info" for text in rest]
-    assert any(t.startswith('CP-1: send [3,"d1-patch-class"') for t in seen)
-    assert any('"d2-warning"' in t for t in seen)
+    await _toggled(["warning", "patch-class", "warning", "unpatch-class"], "class-info")
 
 
 async def test_another_logger_set_inside_handlers() -> None:
-    fast = await _check(["warning", "swap", "warning", "back", "warning"], logging.WARNING)
-    loud = [text for kind, *rest in fast["events"] if kind == "loud-info" for text in rest]
-    assert any(t.startswith('CP-1: send [3,"d1-swap"') for t in loud)
-    assert any('"d2-warning"' in t for t in loud)
-    assert not any('"d4-warning"' in t for t in loud)
+    await _toggled(["warning", "swap", "warning", "back", "warning"], "loud-info")
 
 
 async def test_a_parent_level_changed_inside_handlers() -> None:
