@@ -84,6 +84,13 @@ def _extensions():  # type: ignore[no-untyped-def]
         # while another build of the others may be running in the same tree).
         if name in (os.environ.get("OCPPFAST_BUILD_ONLY") or ",".join(COMPILED)).split(",")
     ]
+    # Cython's dependency check does not see the augmenting .pxd (it is named after the
+    # extension, not the source): C generated before the .pxd last changed is made again.
+    for name in COMPILED:
+        generated = os.path.join("build", "cython", "ocppfast", f"{name}.c")
+        pxd = os.path.join("ocppfast", f"{name}_c.pxd")
+        if os.path.exists(generated) and os.path.getmtime(pxd) > os.path.getmtime(generated):
+            os.remove(generated)
     return cythonize(
         exts,
         language_level=3,

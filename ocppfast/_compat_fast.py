@@ -455,6 +455,35 @@ _kwargs_ok: dict[Any, tuple[Any, Any]] = {}
 _answers_ok: dict[Any, Any] = {}
 
 
+# compiled: the version tags of the charge_point and messages namespaces when every switch user
+# code may patch there was last found to be ours (0: look again; see _unpatched)
+_cp_tag = 0
+_messages_tag = 0
+
+
+def _unpatched() -> bool:
+    """Whether ``unpack``, ``validate_payload``, ``camel_to_snake_case`` (charge_point) and
+    ``_validate_payload`` (messages) are all the package's own. Compiled, a True answer holds
+    while both namespaces keep their PEP 509 version tags (any assignment there changes them)."""
+    global _cp_tag, _messages_tag
+    if (
+        _cp_tag != 0
+        and _dict_tag(_cp_names) == _cp_tag
+        and _dict_tag(_messages_names) == _messages_tag
+    ):
+        return True
+    if (
+        _cp_names.get("unpack") is not _UNPACK
+        or _cp_names.get("validate_payload") is not _VALIDATE_PAYLOAD
+        or _cp_names.get("camel_to_snake_case") is not _CAMEL_TO_SNAKE
+        or _messages_names.get("_validate_payload") is not _VALIDATE_NOW
+    ):
+        return False
+    _cp_tag = _dict_tag(_cp_names)
+    _messages_tag = _dict_tag(_messages_names)
+    return True
+
+
 def _flat_values(payload: Any) -> bool:
     """Whether every value of the dict ``payload`` is exactly a ``str`` or an ``int``."""
     for value in payload.values():
@@ -535,16 +564,24 @@ class Plan:
     ``call_unique_id``, and the msgspec types validating request and answer."""
 
     __slots__ = (
+        "after",
         "answer",
         "args",
+        "entry",
+        "entry_tag",
         "handler",
         "key",
         "owner",
         "plain",
         "reply",
         "request",
+        "route_tag",
+        "skip",
         "takes_id",
         "target",
+        "text",
+        "text_kwargs",
+        "text_payload",
         "version",
         "walker",
     )
@@ -573,6 +610,20 @@ class Plan:
         # Python, msgspec's C is faster than walking)
         self.walker = shape_of(request) if _COMPILED else None
         self.reply = shape_of(answer) if _COMPILED else None
+        # compiled: the payload's JSON text of the last CALL of this action whose payload
+        # (exactly str / int values) passed, its decoded payload and its kwargs (see
+        # Sink.split): the same text is the same payload, so it needs no decoding or walk
+        self.text: Any = None
+        self.text_payload: Any = None
+        self.text_kwargs: Any = None
+        # compiled: the route map's entry (a dict) the handler was last read from, the version
+        # tags of the route map and of that entry then (0: read again), its
+        # ``_skip_schema_validation`` and whether it has an ``_after_action``
+        self.entry: Any = None
+        self.route_tag = 0
+        self.entry_tag = 0
+        self.skip: Any = False
+        self.after = False
 
 
 def _plain_attributes(cls: Any) -> bool:
@@ -661,6 +712,14 @@ class Sink:
         self.off_dict_tag = 0
         self.off_cache_tag = 0
         self.plans: dict[Any, Plan] = {}  # action -> its Plan (see route_now)
+        self.last_action: Any = ""  # compiled: the action (str) of the last compact CALL
+        # compiled: the instance dict's version tag when sink() last found the dispatch steps
+        # and ``_connection`` unchanged and read ``logger``, ``route_map`` and
+        # ``_ocpp_version`` (kept here) from it (0: look again; see fresh())
+        self.mine_tag = 0
+        self.my_logger: Any = None
+        self.my_route_map: Any = None
+        self.my_version: Any = None
         # the class's version tag when its dispatch steps were last found to be ChargePoint's
         # (compiled only; see _type_tag)
         self.cls_tag = 0
@@ -771,16 +830,22 @@ class Sink:
             if self.cls_tag != 0:  # compiled (pure Python looks here at every frame)
                 self.plain_attrs = _plain_attributes(cls)
                 self.cls_version = _class_value(cls, "_ocpp_version")
-        if (
-            (self.attr("_connection") if self.plain_attrs else cp._connection)
-            is not self.connection
-            or "route_message" in mine
-            or "_handle_call" in mine
-            or "_send" in mine
-        ):
-            return False
-        # (pure Python: plain_attrs is False, and a method call costs more than it saves)
-        logger = self.attr("logger") if self.plain_attrs else cp.logger
+        if self.fresh():
+            logger = self.my_logger
+        else:
+            self.mine_tag = 0
+            if (
+                (self.attr("_connection") if self.plain_attrs else cp._connection)
+                is not self.connection
+                or "route_message" in mine
+                or "_handle_call" in mine
+                or "_send" in mine
+            ):
+                return False
+            # (pure Python: plain_attrs is False, and a method call costs more than it saves)
+            logger = self.attr("logger") if self.plain_attrs else cp.logger
+            if self.plain_attrs:
+                self.remember()
         if not self.info_off(logger):
             logger.info("%s: receive message %s", cp.id, message)
         try:
@@ -795,6 +860,32 @@ class Sink:
         # start() runs the rest in its task (user coroutines never run outside it)
         self.connection._hand_over(_ROUTED(rest, None))
         return True
+
+    def fresh(self) -> bool:
+        """Compiled: whether what :meth:`remember` kept still holds: the class and the instance
+        dict are unchanged since (by their version tags)."""
+        return (
+            self.mine_tag != 0
+            and _dict_tag(self.mine) == self.mine_tag
+            and type(self.cp) is self.cls
+            and _type_tag(self.cls) == self.cls_tag
+        )
+
+    def remember(self) -> None:
+        """Compiled, once :meth:`sink` found the dispatch steps and ``_connection`` as they
+        should be: keep ``logger``, ``route_map``, ``_ocpp_version`` when the instance dict (or
+        for the version, the class) gives them plainly, with the instance dict's version tag."""
+        mine = self.mine
+        logger = mine.get("logger", _MISSING)
+        route_map = mine.get("route_map", _MISSING)
+        version = self.version()
+        tag = _dict_tag(mine)
+        if logger is _MISSING or route_map is _MISSING or tag == 0:
+            return
+        self.my_logger = logger
+        self.my_route_map = route_map
+        self.my_version = version
+        self.mine_tag = tag
 
     def attr(self, name: str) -> Any:
         """``cp.<name>``, for an attribute ChargePoint sets on the instance: read from the
@@ -821,7 +912,10 @@ class Sink:
         """What ``await cp._send(text)`` does, without awaiting (``data``: ``text`` encoded;
         ``text`` may then be None, decoded only to be logged)."""
         cp = self.cp
-        logger = self.attr("logger") if self.plain_attrs else cp.logger
+        if self.fresh():
+            logger = self.my_logger
+        else:
+            logger = self.attr("logger") if self.plain_attrs else cp.logger
         if not self.info_off(logger):
             logger.info("%s: send %s", cp.id, data.decode() if text is None else text)
         conn = self.connection
@@ -856,33 +950,86 @@ class Sink:
         2.0.1) is written out flat here; anything else goes through ``cp._call_now``.
         """
         cp = self.cp
-        try:
-            frame = _decode_json(message)
-        except Exception:  # noqa: BLE001 - unpack() decides, on the general path
-            return _NOT_NOW
-        if (
-            type(frame) is not list
-            or len(frame) != 4
-            or type(frame[0]) is not int
-            or frame[0] != 2
-            or _cp_names.get("unpack") is not _UNPACK
-        ):
-            return cp._route_reply_now(message)
-        unique_id = frame[1]
-        action = frame[2]
-        payload = frame[3]
-        version = self.version() if self.plain_attrs else cp._ocpp_version
-        # the plan of this action, while its handler and the version are the same objects
-        plan = self.plans.get(action) if type(action) is str else None
-        try:
-            route_map = self.attr("route_map") if self.plain_attrs else cp.route_map
-            # by the route map's own key once known (see _route_key): the same entry
-            handlers = route_map[
-                plan.key if plan is not None and type(route_map) is dict else action
-            ]
-            handler = handlers["_on_action"]
-        except (KeyError, TypeError, AttributeError):
-            return cp._call_now(unique_id, action, payload, self.write_py)
+        # A compact CALL (compiled): its envelope read in place (see split), its payload decoded
+        # alone, or not at all when its text is the last one that passed (``hit``: that plan)
+        hit: Any = None
+        text = ""
+        start = -1
+        clean = _unpatched()  # nothing user code may patch is patched
+        if _COMPILED and clean:
+            # A compact CALL ``[2,"<id>","<action>",{...}]`` whose id and action hold no escape
+            # or control character (one byte per character): valid JSON exactly when its
+            # payload's text alone is, and then ``[2, id, action, payload]``, what unpack()
+            # reads (RFC 8259 section 7: a string without ``\\`` is its characters as they are)
+            start = _SPLIT_CALL(message, self.ends)  # type: ignore[name-defined,attr-defined]  # noqa: F821
+            if start >= 0:
+                unique_id = _SUBSTRING(message, 4, self.ends[0])  # type: ignore[name-defined,attr-defined]  # noqa: F821
+                prev = self.last_action
+                if _SAME_TEXT(message, self.ends[1], self.ends[2], prev):  # type: ignore[name-defined,attr-defined]  # noqa: F821
+                    action = prev
+                else:
+                    action = _SUBSTRING(message, self.ends[1], self.ends[2])  # type: ignore[name-defined,attr-defined]  # noqa: F821
+                    self.last_action = action
+                text = _SUBSTRING(message, start, len(message) - 1)  # type: ignore[name-defined]  # noqa: F821
+        if start >= 0:
+            plan = self.plans.get(action)
+            if plan is not None and plan.text is not None and text == plan.text:
+                hit = plan
+                payload = dict(plan.text_payload)  # the consumer's own, as a decoded one
+            else:
+                try:
+                    payload = _decode_json(text)
+                except Exception:  # noqa: BLE001 - unpack() decides, on the general path
+                    start = -1
+        if start < 0:
+            if not clean and _cp_names.get("unpack") is not _UNPACK:
+                return _NOT_NOW  # route_message() calls it, once
+            try:
+                frame = _decode_json(message)
+            except Exception:  # noqa: BLE001 - unpack() decides, on the general path
+                return _NOT_NOW
+            if (
+                type(frame) is not list
+                or len(frame) != 4
+                or type(frame[0]) is not int
+                or frame[0] != 2
+            ):
+                return cp._route_reply_now(message)
+            unique_id = frame[1]
+            action = frame[2]
+            payload = frame[3]
+            # the plan of this action, while its handler and the version are the same objects
+            plan = self.plans.get(action) if type(action) is str else None
+        fresh = self.fresh()
+        if fresh:
+            version = self.my_version
+        else:
+            version = self.version() if self.plain_attrs else cp._ocpp_version
+        if fresh:
+            route_map = self.my_route_map
+        else:
+            try:
+                route_map = self.attr("route_map") if self.plain_attrs else cp.route_map
+            except AttributeError:
+                return cp._call_now(unique_id, action, payload, self.write_py)
+        known_entry = (
+            plan is not None
+            and plan.route_tag != 0
+            and _dict_tag(route_map) == plan.route_tag
+            and _dict_tag(plan.entry) == plan.entry_tag
+        )  # (the route map holds the same entry, unchanged: compiled only)
+        if known_entry:
+            handlers = plan.entry  # type: ignore[union-attr]
+            handler = plan.handler  # type: ignore[union-attr]
+        else:
+            try:
+                # by the route map's own key once known (see _route_key): the same entry
+                handlers = route_map[
+                    plan.key if plan is not None and type(route_map) is dict else action
+                ]
+                handler = handlers["_on_action"]
+            except (KeyError, TypeError, AttributeError):
+                return cp._call_now(unique_id, action, payload, self.write_py)
         if plan is None or plan.handler is not handler or plan.version is not version:
             plan = _plan(handler, action, version)
             if plan is None:
@@ -890,16 +1037,33 @@ class Sink:
             plan.key = _route_key(route_map, action)
             if len(self.plans) < CACHE_LIMIT:
                 self.plans[action] = plan
-        if _COMPILED and type(handlers) is dict:  # a C call
-            skip = _dict_get(handlers, "_skip_schema_validation", False)
+        if known_entry:
+            skip = plan.skip
+            after = plan.after
         else:
-            skip = handlers.get("_skip_schema_validation", False)
+            if _COMPILED and type(handlers) is dict:  # a C call
+                skip = _dict_get(handlers, "_skip_schema_validation", False)
+            else:
+                skip = handlers.get("_skip_schema_validation", False)
+            after = "_after_action" in handlers
+            tag = _dict_tag(route_map) if type(route_map) is dict else 0
+            if tag != 0 and type(handlers) is dict and plan.key is not None:
+                plan.entry = handlers
+                plan.skip = skip
+                plan.after = after
+                plan.route_tag = tag
+                plan.entry_tag = _dict_tag(handlers)
         if (
             skip
             or type(payload) is not dict
-            or _cp_names.get("validate_payload") is not _VALIDATE_PAYLOAD
-            or _messages_names.get("_validate_payload") is not _VALIDATE_NOW
-            or _cp_names.get("camel_to_snake_case") is not _CAMEL_TO_SNAKE
+            or (
+                not clean
+                and (
+                    _cp_names.get("validate_payload") is not _VALIDATE_PAYLOAD
+                    or _messages_names.get("_validate_payload") is not _VALIDATE_NOW
+                    or _cp_names.get("camel_to_snake_case") is not _CAMEL_TO_SNAKE
+                )
+            )
         ):
             return cp._call_now(unique_id, action, payload, self.write_py)
         request = plan.request
@@ -912,8 +1076,13 @@ class Sink:
         # values only (so that equal means the same JSON), gets that payload's kwargs again:
         # handlers never see that dict itself (see below).
         kwargs: Any = _FAIL
-        shared = False  # kwargs is also kept in _kwargs_ok
-        flat_payload = _flat_values(payload)
+        shared = False  # kwargs is also kept in _kwargs_ok or plan.text_kwargs
+        if hit is plan:  # (the plan whose payload text this is, still the action's)
+            kwargs = plan.text_kwargs
+            shared = True
+            flat_payload = False
+        else:
+            flat_payload = _flat_values(payload)
         if flat_payload:
             last = _kwargs_ok.get(request)
             if last is not None and payload == last[0]:
@@ -935,6 +1104,11 @@ class Sink:
             if flat_payload and len(_kwargs_ok) < CACHE_LIMIT:
                 _kwargs_ok[request] = (payload, kwargs)
                 shared = True
+        if flat_payload and start >= 0:
+            # (payload's values are immutable: a shallow copy is the consumers' own)
+            plan.text = text
+            plan.text_payload = dict(payload)
+            plan.text_kwargs = kwargs
         try:
             try:
                 if target is not None:  # the function @on wrapped, called as its wrapper does
@@ -957,6 +1131,16 @@ class Sink:
                         skip,
                         response,
                         self.write_py,
+                        version,
+                    )
+                if not _unpatched():  # the handler patched validation: the general path's end
+                    return cp._answer_late(
+                        _Call(unique_id, action, payload),
+                        handlers,
+                        dict(kwargs) if shared else kwargs,
+                        skip,
+                        response,
+                        version,
                     )
             except Exception as e:
                 msg = _Call(unique_id, action, payload)
@@ -1026,7 +1210,7 @@ class Sink:
                 self.write(None, data)
             else:
                 self.write(_dumps(reply))
-            if "_after_action" in handlers:
+            if after:
                 # a copy: ``out`` may be the one kept in _answers_ok
                 cp._run_after(
                     handlers,

@@ -20,6 +20,8 @@ cdef picows.WSMsgType _WS_TEXT
 cdef bint _COMPILED
 cdef dict _answers_ok, _kwargs_ok
 cdef bint _flat_values(dict payload) except -1
+cdef unsigned long long _cp_tag, _messages_tag
+cdef bint _unpatched() except -1
 cdef unsigned int _type_tag(object cls)
 cdef extern from *:
     """
@@ -42,6 +44,44 @@ cdef extern from *:
     """
     unsigned long long _DICT_TAG "ocppfast_dict_tag"(object d)
 cdef unsigned long long _dict_tag(object d)
+cdef extern from *:
+    """
+    /* A compact CALL [2,"<id>","<action>",{...}] in a str of one byte per character whose id and
+       action hold no backslash or control character (see Sink.split): the index of the payload's
+       "{", and in ends[0..2] where the id ends and the action starts and ends; else -1. */
+    static Py_ssize_t ocppfast_split_call(PyObject *s, Py_ssize_t *ends) {
+        Py_ssize_t n, i, part;
+        const Py_UCS1 *p;
+        if (!PyUnicode_CheckExact(s) || PyUnicode_KIND(s) != PyUnicode_1BYTE_KIND) return -1;
+        n = PyUnicode_GET_LENGTH(s);
+        p = PyUnicode_1BYTE_DATA(s);
+        if (n < 12 || p[0] != '[' || p[1] != '2' || p[2] != ',') return -1;
+        i = 3;
+        for (part = 0; part < 2; part++) {
+            if (p[i] != '"') return -1;
+            if (part == 1) ends[1] = i + 1;
+            for (i++; ; i++) {
+                if (i >= n) return -1;
+                if (p[i] == '"') break;
+                if (p[i] == 92 || p[i] < 32) return -1;  /* a backslash, a control character */
+            }
+            ends[part == 0 ? 0 : 2] = i;
+            i++;
+            if (i >= n || p[i] != ',') return -1;
+            i++;
+        }
+        if (i >= n - 1 || p[i] != '{' || p[n - 1] != ']') return -1;
+        return i;
+    }
+    /* Whether s[start:end] is the text of t (a str of one byte per character). */
+    static int ocppfast_same_text(PyObject *s, Py_ssize_t start, Py_ssize_t end, PyObject *t) {
+        return PyUnicode_KIND(t) == PyUnicode_1BYTE_KIND && PyUnicode_GET_LENGTH(t) == end - start
+            && memcmp(PyUnicode_1BYTE_DATA(s) + start, PyUnicode_1BYTE_DATA(t), end - start) == 0;
+    }
+    """
+    Py_ssize_t _SPLIT_CALL "ocppfast_split_call"(object s, Py_ssize_t *ends)
+    bint _SAME_TEXT "ocppfast_same_text"(object s, Py_ssize_t start, Py_ssize_t end, str t)
+    str _SUBSTRING "PyUnicode_Substring"(object s, Py_ssize_t start, Py_ssize_t end)
 @cython.locals(i=Py_ssize_t)
 cdef bint _json_text(bytes data) except -1
 
@@ -99,6 +139,13 @@ cdef class Plan:
     cdef readonly tuple args
     cdef readonly bint plain
     cdef public object key
+    cdef readonly str text
+    cdef readonly dict text_payload
+    cdef readonly object text_kwargs
+    cdef readonly dict entry
+    cdef unsigned long long route_tag, entry_tag
+    cdef readonly object skip
+    cdef readonly bint after
 
 
 cdef Plan _plan(object handler, object action, object version)
@@ -121,13 +168,19 @@ cdef class Sink:
     cdef object logger
     cdef dict log_dict
     cdef dict log_cache
-    cdef dict plans
+    cdef readonly dict plans
     cdef unsigned int cls_tag
     cdef object frames
     cdef WSTransport ws
     cdef object listener
     cdef bint plain_attrs
     cdef object cls_version
+    cdef Py_ssize_t ends[3]
+    cdef str last_action
+    cdef unsigned long long mine_tag
+    cdef object my_logger, my_route_map, my_version
+    cdef bint fresh(self) except -1
+    cdef remember(self)
     cdef object attr(self, str name)
     cdef object version(self)
 
@@ -144,7 +197,9 @@ cdef class Sink:
     cpdef write(self, object text, object data=*)
     @cython.locals(flat=bint, known=bint, takes_id=bint, handlers=object, pairs=object, plan=Plan,
                    walker=Shape, reply_shape=Shape, checked=bint, flat_payload=bint,
-                   shared=bint, last=tuple)
+                   shared=bint, last=tuple, start=Py_ssize_t, text=str, prev=str,
+                   clean=bint, fresh=bint, known_entry=bint, after=bint,
+                   tag="unsigned long long")
     cpdef route_now(self, object message)
 
 

@@ -682,9 +682,10 @@ class ChargePoint:
         self, msg: Any, handlers: Any, handler: Any, write: Callable[..., None]
     ) -> Any:
         """``_handle_call`` for a sync handler, sending with ``write``."""
+        version = self._ocpp_version  # the answer is validated for it, as _handle_call does
         skip = handlers.get("_skip_schema_validation", False)
         if not skip:
-            _messages._validate_payload(msg, self._ocpp_version)
+            _messages._validate_payload(msg, version)
         kwargs = camel_to_snake_case(msg.payload)
         try:
             if _takes_call_unique_id(handler):
@@ -692,12 +693,14 @@ class ChargePoint:
             else:
                 response = handler(**kwargs)
             if _is_awaitable(response):
-                return self._finish_call(msg, handlers, kwargs, skip, response, write)
+                return self._finish_call(msg, handlers, kwargs, skip, response, write, version)
         except Exception as e:
             self.logger.exception("Error while handling request '%s'", msg)
             write(_call_error_json(msg, e))
             return None
-        result = self._result(msg, response, skip)
+        if validate_payload is not _VALIDATE_PAYLOAD:  # patched by the handler
+            return self._answer_late(msg, handlers, kwargs, skip, response, version)
+        result = self._result(msg, response, skip, version)
         write(result.to_json())
         self._run_after(handlers, kwargs, msg, result.payload)
         return None
@@ -710,6 +713,7 @@ class ChargePoint:
         skip: Any,
         awaitable: Any,
         write: Callable[..., None],
+        version: Any,
     ) -> None:
         """The rest of :meth:`_handle_call_now` once a sync handler returned an awaitable."""
         try:
@@ -719,19 +723,22 @@ class ChargePoint:
                 self.logger.exception("Error while handling request '%s'", msg)
                 write(_call_error_json(msg, e))
                 return
-            result = self._result(msg, response, skip)
+            if validate_payload is not _VALIDATE_PAYLOAD:  # patched meanwhile
+                await self._answer_late(msg, handlers, kwargs, skip, response, version)
+                return
+            result = self._result(msg, response, skip, version)
             write(result.to_json())
             self._run_after(handlers, kwargs, msg, result.payload)
         except OCPPError as error:
             self.logger.exception("Error while handling request '%s'", msg)
             write(_call_error_json(msg, error))
 
-    def _result(self, msg: Any, response: Any, skip: Any) -> Any:
-        """The CALLRESULT answering ``msg`` with a handler's ``response`` (validated inline
-        unless ``skip``)."""
+    def _result(self, msg: Any, response: Any, skip: Any, version: Any) -> Any:
+        """The CALLRESULT answering ``msg`` with a handler's ``response`` (validated inline for
+        ``version`` unless ``skip``)."""
         result = msg.create_call_result(self._reply_payload(msg, response))
         if not skip:
-            _messages._validate_payload(result, self._ocpp_version)
+            _messages._validate_payload(result, version)
         return result
 
     def _run_after(self, handlers: Any, kwargs: Any, msg: Any, payload: Any) -> Any:
@@ -876,6 +883,13 @@ class ChargePoint:
             self.logger.exception("Error while handling request '%s'", msg)
             await self._send(_call_error_json(msg, e))
             return None
+        return await self._answer(msg, handlers, kwargs, skip, response, version)
+
+    async def _answer(
+        self, msg: Any, handlers: Any, kwargs: Any, skip: Any, response: Any, version: Any
+    ) -> Any:
+        """The end of :meth:`_handle_call`: the handler's ``response`` validated (with the
+        module's ``validate_payload`` as it is now), sent, then the ``@after`` hook."""
         result = msg.create_call_result(self._reply_payload(msg, response))
         if not skip:
             if validate_payload is _VALIDATE_PAYLOAD:
@@ -885,6 +899,18 @@ class ChargePoint:
         await self._send(result.to_json())
         outcome = self._run_after(handlers, kwargs, msg, result.payload)
         return result if outcome is _NOT_NOW else outcome
+
+    async def _answer_late(
+        self, msg: Any, handlers: Any, kwargs: Any, skip: Any, response: Any, version: Any
+    ) -> None:
+        """:meth:`_answer` for the flat path, whose handler patched a validation function while
+        it ran (the general path validates its answer with the patched one), with
+        :meth:`route_message`'s answer to an ``OCPPError``."""
+        try:
+            await self._answer(msg, handlers, kwargs, skip, response, version)
+        except OCPPError as error:
+            self.logger.exception("Error while handling request '%s'", msg)
+            await self._send(_call_error_json(msg, error))
 
     def _reply_payload(self, msg: Any, response: Any) -> Any:
         """The wire payload of a handler's answer: a dataclass as mobilityhouse sends it; a dict
