@@ -484,6 +484,12 @@ def _unpatched() -> bool:
     return True
 
 
+def _own(payload: Any, hit: Any) -> Any:
+    """``payload`` as its consumers get it: a copy of a plan's kept payload (``hit`` is that
+    plan; its values are immutable, so a shallow copy is theirs alone)."""
+    return payload if hit is None else dict(payload)
+
+
 def _flat_values(payload: Any) -> bool:
     """Whether every value of the dict ``payload`` is exactly a ``str`` or an ``int``."""
     for value in payload.values():
@@ -975,7 +981,7 @@ class Sink:
             plan = self.plans.get(action)
             if plan is not None and plan.text is not None and text == plan.text:
                 hit = plan
-                payload = dict(plan.text_payload)  # the consumer's own, as a decoded one
+                payload = plan.text_payload  # kept: consumers get a copy (_own)
             else:
                 try:
                     payload = _decode_json(text)
@@ -1011,7 +1017,7 @@ class Sink:
             try:
                 route_map = self.attr("route_map") if self.plain_attrs else cp.route_map
             except AttributeError:
-                return cp._call_now(unique_id, action, payload, self.write_py)
+                return cp._call_now(unique_id, action, _own(payload, hit), self.write_py)
         known_entry = (
             plan is not None
             and plan.route_tag != 0
@@ -1029,11 +1035,11 @@ class Sink:
                 ]
                 handler = handlers["_on_action"]
             except (KeyError, TypeError, AttributeError):
-                return cp._call_now(unique_id, action, payload, self.write_py)
+                return cp._call_now(unique_id, action, _own(payload, hit), self.write_py)
         if plan is None or plan.handler is not handler or plan.version is not version:
             plan = _plan(handler, action, version)
             if plan is None:
-                return cp._call_now(unique_id, action, payload, self.write_py)
+                return cp._call_now(unique_id, action, _own(payload, hit), self.write_py)
             plan.key = _route_key(route_map, action)
             if len(self.plans) < CACHE_LIMIT:
                 self.plans[action] = plan
@@ -1065,7 +1071,7 @@ class Sink:
                 )
             )
         ):
-            return cp._call_now(unique_id, action, payload, self.write_py)
+            return cp._call_now(unique_id, action, _own(payload, hit), self.write_py)
         request = plan.request
         answer = plan.answer
         target = plan.target
@@ -1125,7 +1131,7 @@ class Sink:
                     response = handler(**kwargs)
                 if type(response) not in _field_names and _is_awaitable(response):
                     return cp._finish_call(
-                        _Call(unique_id, action, payload),
+                        _Call(unique_id, action, _own(payload, hit)),
                         handlers,
                         dict(kwargs) if shared else kwargs,  # the after-hook's, later
                         skip,
@@ -1135,7 +1141,7 @@ class Sink:
                     )
                 if not _unpatched():  # the handler patched validation: the general path's end
                     return cp._answer_late(
-                        _Call(unique_id, action, payload),
+                        _Call(unique_id, action, _own(payload, hit)),
                         handlers,
                         dict(kwargs) if shared else kwargs,
                         skip,
@@ -1143,7 +1149,7 @@ class Sink:
                         version,
                     )
             except Exception as e:
-                msg = _Call(unique_id, action, payload)
+                msg = _Call(unique_id, action, _own(payload, hit))
                 cp.logger.exception("Error while handling request '%s'", msg)
                 self.write(_call_error_json(msg, e))
                 return None
@@ -1155,7 +1161,7 @@ class Sink:
             # answer equal to the last one validated of its type is valid too (see below)
             known = True
             if pairs is None:
-                out = cp._reply_payload(_Call(unique_id, action, payload), response)
+                out = cp._reply_payload(_Call(unique_id, action, _own(payload, hit)), response)
                 flat = known = False
             else:
                 out = {}
@@ -1191,7 +1197,8 @@ class Sink:
                 except (_ValidationError, RecursionError):
                     # raises the exception mobilityhouse raises for it
                     _VALIDATE_NOW(
-                        _Call(unique_id, action, payload).create_call_result(out), version
+                        _Call(unique_id, action, _own(payload, hit)).create_call_result(out),
+                        version,
                     )
                 if known:
                     _answers_ok[answer] = out
@@ -1215,12 +1222,12 @@ class Sink:
                 cp._run_after(
                     handlers,
                     dict(kwargs) if shared else kwargs,
-                    _Call(unique_id, action, payload),
+                    _Call(unique_id, action, _own(payload, hit)),
                     dict(out),
                 )
             return None
         except _OCPPError as error:
-            msg = _Call(unique_id, action, payload)
+            msg = _Call(unique_id, action, _own(payload, hit))
             cp.logger.exception("Error while handling request '%s'", msg)
             self.write(_call_error_json(msg, error))
             return None

@@ -20,6 +20,7 @@ cdef picows.WSMsgType _WS_TEXT
 cdef bint _COMPILED
 cdef dict _answers_ok, _kwargs_ok
 cdef bint _flat_values(dict payload) except -1
+cdef object _own(object payload, object hit)
 cdef unsigned long long _cp_tag, _messages_tag
 cdef bint _unpatched() except -1
 cdef unsigned int _type_tag(object cls)
