@@ -343,9 +343,21 @@ def walk(shape: Any, value: Any, build: bool) -> Any:
                         new = snake_key(key)
                     out[new] = _snake_value(item)
                 continue
-            item = walk(field.shape, item, build)
-            if item is _FAIL:
-                return _FAIL
+            sub = field.shape
+            sub_kind = sub.kind
+            if type(item) is str and (sub_kind == STR or sub_kind == LITERAL):
+                # a string (no subclass), the commonest field: checked here, without a call
+                if sub_kind == LITERAL:
+                    if item not in sub.values:
+                        return _FAIL
+                elif sub.max_length >= 0 or sub.min_length >= 0:
+                    n = len(item)
+                    if n > sub.max_length >= 0 or n < sub.min_length:
+                        return _FAIL
+            else:
+                item = walk(sub, item, build)
+                if item is _FAIL:
+                    return _FAIL
             if field.required:
                 seen += 1
             if build:

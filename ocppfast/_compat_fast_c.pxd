@@ -116,7 +116,7 @@ cdef object _build(object info, dict structs)
 cdef object _snake_value(object value)
 cdef bint _in_bounds(Shape shape, object value) except -1
 @cython.locals(kind=int, fields=dict, out=dict, seen=Py_ssize_t, n=Py_ssize_t, field=Field,
-               item_shape=Shape)
+               item_shape=Shape, sub=Shape, sub_kind=int)
 cpdef object walk(Shape shape, object value, bint build)
 
 cpdef str snake_key(object key)
