@@ -7,7 +7,8 @@ Wall-clock figures move 10-20% on a shared machine; callgrind's instruction coun
 variant runs in its own process under ``valgrind --tool=callgrind`` twice, routing ``N1`` and then
 ``N2`` rounds of the load harness's steady rotation (Heartbeat, StatusNotification, MeterValues
 with one sampled value: ``benchmarks/load/frames.py``); ``(I(N2) - I(N1)) / (N2 - N1) / 3`` is the
-instruction count per call, start-up and imports cancelled out. ``BENCH_ONLY=Heartbeat`` (in
+instruction count per call, start-up and imports cancelled out (``PYTHONHASHSEED=0`` in both
+children: with random seeds dict probing moves the counts by a few hundred). ``BENCH_ONLY=Heartbeat`` (in
 the environment) routes that action alone.
 
 Both variants get the same frames as picows' own ``WSFrame`` objects, through the listener's
@@ -176,7 +177,8 @@ def _instructions(variant: str, rounds: int) -> int:
                 str(rounds),
             ],
             cwd=ROOT,
-            env={**os.environ, "PYTHONPATH": str(ROOT)},
+            # a fixed hash seed: str hashes decide dict probing, which moves counts by hundreds
+            env={**os.environ, "PYTHONPATH": str(ROOT), "PYTHONHASHSEED": "0"},
             capture_output=True,
             text=True,
             check=True,
