@@ -83,8 +83,27 @@ cdef extern from *:
     Py_ssize_t _SPLIT_CALL "ocppfast_split_call"(object s, Py_ssize_t *ends)
     bint _SAME_TEXT "ocppfast_same_text"(object s, Py_ssize_t start, Py_ssize_t end, str t)
     str _SUBSTRING "PyUnicode_Substring"(object s, Py_ssize_t start, Py_ssize_t end)
-@cython.locals(i=Py_ssize_t)
-cdef bint _json_text(bytes data) except -1
+cdef extern from *:
+    """
+    /* Whether every byte of b is below 127 (ASCII without DEL): a word at a time; a byte
+       >= 127 is one with its high bit set, or 127 itself (its low seven bits all set). */
+    static int ocppfast_plain_ascii(PyObject *b) {
+        const unsigned char *p = (const unsigned char *)PyBytes_AS_STRING(b);
+        Py_ssize_t n = PyBytes_GET_SIZE(b), i = 0;
+        const uint64_t high = 0x8080808080808080ULL, ones = 0x0101010101010101ULL;
+        for (; i + 8 <= n; i += 8) {
+            uint64_t w;
+            memcpy(&w, p + i, 8);
+            /* w + 1 per byte carries into the high bit exactly for 0x7f (no byte is >= 0x80
+               once the first test passed, so no carry crosses bytes) */
+            if ((w & high) || (((w & ~high) + ones) & high)) return 0;
+        }
+        for (; i < n; i++) if (p[i] >= 127) return 0;
+        return 1;
+    }
+    """
+    bint _PLAIN_ASCII "ocppfast_plain_ascii"(bytes b)
+cpdef bint _json_text(bytes data) except -1
 
 cdef int ANY, STR, INT, FLOAT, BOOL, LITERAL, LIST, STRUCT
 cdef object _INT_MIN, _INT_MAX, _EXACT, _FAIL

@@ -228,3 +228,21 @@ def test_the_compiled_module_is_the_one_under_test() -> None:
     import ocppfast.compat.charge_point as module
 
     assert (ocppfast.implementation == "cython") == (module._fast.__name__.endswith("_c"))
+
+
+def test_the_plain_ascii_check_of_answers() -> None:
+    """``_json_text`` (compiled: eight bytes at a time) says True exactly when every byte is
+    below 127, wherever the first other byte is, for every length around the word size."""
+    import random
+
+    from ocppfast.compat.charge_point import _fast
+
+    rng = random.Random(3)
+    for n in range(0, 41):
+        plain = bytes(rng.randrange(0, 127) for _ in range(n))
+        assert _fast._json_text(plain) is True
+        for at in range(n):
+            for odd in (127, 128, 255, 0xC3):
+                data = plain[:at] + bytes([odd]) + plain[at + 1 :]
+                assert _fast._json_text(data) is False, (n, at, odd)
+    assert _fast._json_text(b"\x7e" * 16) is True
