@@ -59,10 +59,12 @@ load-full: build
 	$(PY) -m benchmarks.load --full
 
 # User-space instructions per Heartbeat round trip, exact (valgrind's callgrind; ~1 min):
-# C echo floor, Python echo, `serve` compiled and pure -> benchmarks/results/callgrind.md.
+# C echo floor, Python echo, `serve` compiled and pure -> benchmarks/results/callgrind.md;
+# then the load harness's rotation with I1/LL cache misses -> callgrind-rotation-cache.md.
 .PHONY: callgrind ab answer-path
 callgrind: build
 	$(PY) benchmarks/bench_callgrind.py
+	$(PY) benchmarks/bench_callgrind.py --servers echo-c,echo,serve,load --workload rotation --cache-sim
 
 # One-core A/B (servers and chargers pinned to CPU 0, interleaved rounds, medians): server CPU
 # per call at 1/100/1000 chargers -> benchmarks/results/ab.md (a few minutes).

@@ -1,7 +1,7 @@
 """User-space instructions per Heartbeat round trip, exact (callgrind): ``make callgrind``.
 
 ``python benchmarks/bench_callgrind.py [--calls K] [--warmup W] [--servers a,b] [--out FILE]
-[--keep DIR]``
+[--keep DIR] [--workload heartbeat|rotation|status|meter] [--cache-sim]``
 
 Each server runs alone under ``valgrind --tool=callgrind --instr-atstart=no``. One client (this
 process, picows, one charger: N=1, OCPP 1.6) boots, makes W warm-up Heartbeat round trips, then
@@ -20,7 +20,15 @@ and the server's idle waiting between them (the same for every server). Servers:
   handlers answering with ``ocppfast.now()``), compiled; ``load-stamped``: the same answering
   with ``datetime.now(UTC).isoformat()``, a new timestamp (and reply check) on every call.
 
-Writes ``benchmarks/results/callgrind.md`` (and ``.json``). Takes 10-20 s per server.
+``--workload`` picks the CALLs the charger sends: ``heartbeat`` (the default), ``rotation`` (the
+load harness's steady workload: Heartbeat, StatusNotification and MeterValues in turn, from
+``benchmarks/load/frames.py``), or one of its other actions alone (``status``, ``meter``).
+``--cache-sim`` adds callgrind's cache simulation: first-level instruction-cache misses (I1) and
+last-level misses (LL, instructions and data) per call, the part of the cost the instruction count
+does not show (a run takes about twice as long).
+
+Writes ``benchmarks/results/callgrind.md`` (and ``.json``) for the default workload without
+``--cache-sim``, else ``callgrind-<workload>[-cache].md``. Takes 10-20 s per server.
 """
 
 from __future__ import annotations
@@ -42,10 +50,21 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))  # run as a script: benchmarks.load.frames importable
+
+from benchmarks.load import frames as load_frames
+
 PY = sys.executable
 SUBPROTOCOL = "ocpp1.6"
 BOOT = b'","BootNotification",{"chargePointVendor":"ocppfast-bench","chargePointModel":"cg-1"}]'
 HEARTBEAT = b'","Heartbeat",{}]'
+# The workloads (CALL suffixes sent in turn); the rotation is the load harness's steady one.
+WORKLOADS: dict[str, tuple[bytes, ...]] = {
+    "heartbeat": (HEARTBEAT,),
+    "rotation": load_frames.STEADY_ROTATION,
+    "status": (load_frames.STATUS,),
+    "meter": (load_frames.METER,),
+}
 
 SERVERS: dict[str, tuple[str, list[str], dict[str, str]]] = {
     "echo-c": ("picows echo, C listener (floor)", ["-m", "benchmarks.load.servers.echo_c"], {}),
@@ -115,7 +134,7 @@ class _Client:
                     return
                 client.left -= 1
                 if client.left > 0:
-                    client.send(HEARTBEAT)
+                    client.send(client.next_suffix())
                 elif client.done is not None and not client.done.done():
                     client.done.set_result(None)
 
@@ -124,23 +143,31 @@ class _Client:
         self.transport: Any = None
         self.left = 0
         self.seq = 0
+        self.suffixes: tuple[bytes, ...] = (HEARTBEAT,)
+        self.turn = 0
         self.done: asyncio.Future[None] | None = None
+
+    def next_suffix(self) -> bytes:
+        suffix = self.suffixes[self.turn % len(self.suffixes)]
+        self.turn += 1
+        return suffix
 
     def send(self, suffix: bytes) -> None:
         self.seq += 1
         self.transport.send(self.text, b'[2,"%d' % self.seq + suffix)
 
-    async def run(self, k: int, suffix: bytes = HEARTBEAT) -> None:
+    async def run(self, k: int, suffix: bytes | None = None) -> None:
         self.left = k
         self.done = asyncio.get_running_loop().create_future()
-        self.send(suffix)
+        self.send(suffix if suffix is not None else self.next_suffix())
         await asyncio.wait_for(self.done, 600)
 
 
-async def _drive(port: int, pid: int, warmup: int, calls: int) -> None:
+async def _drive(port: int, pid: int, warmup: int, calls: int, workload: str) -> None:
     from picows import ws_connect
 
     client = _Client()
+    client.suffixes = WORKLOADS[workload]
     transport, _ = await ws_connect(
         client.listener,
         f"ws://127.0.0.1:{port}/CG000001",
@@ -149,6 +176,7 @@ async def _drive(port: int, pid: int, warmup: int, calls: int) -> None:
     )
     await client.run(1, BOOT)
     await client.run(warmup)
+    client.turn = 0  # the window starts at the rotation's first action
     _control(pid, "-i", "on")
     await client.run(calls)
     _control(pid, "-i", "off")
@@ -161,14 +189,21 @@ def _control(pid: int, *args: str) -> None:
     )
 
 
-def measure(name: str, warmup: int, calls: int, workdir: str) -> dict[str, Any]:
+def measure(
+    name: str,
+    warmup: int,
+    calls: int,
+    workdir: str,
+    workload: str = "heartbeat",
+    cache_sim: bool = False,
+) -> dict[str, Any]:
     label, argv, env = SERVERS[name]
     port = free_port()
     argv = [*argv, "--port", str(port)]
-    out_file = os.path.join(workdir, f"callgrind.{name}.out")
+    out_file = os.path.join(workdir, f"callgrind.{name}.{workload}.out")
     cmd = [
         "valgrind", "--tool=callgrind", "--instr-atstart=no", f"--callgrind-out-file={out_file}",
-        PY, *argv,
+        *(["--cache-sim=yes"] if cache_sim else []), PY, *argv,
     ]  # fmt: skip
     proc = subprocess.Popen(
         cmd,
@@ -181,7 +216,7 @@ def measure(name: str, warmup: int, calls: int, workdir: str) -> dict[str, Any]:
     )
     try:
         _wait_port(port, proc, 300)
-        asyncio.run(_drive(port, proc.pid, warmup, calls))
+        asyncio.run(_drive(port, proc.pid, warmup, calls, workload))
     finally:
         assert proc.stdin is not None
         proc.stdin.close()
@@ -192,48 +227,101 @@ def measure(name: str, warmup: int, calls: int, workdir: str) -> dict[str, Any]:
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait(30)
-    total = _total_ir(out_file)
-    return {
+    totals = _totals(out_file)
+    total = totals["Ir"]
+    row: dict[str, Any] = {
         "server": name,
         "label": label,
+        "workload": workload,
         "calls": calls,
         "ir": total,
         "ir_per_call": total / calls,
     }
+    if cache_sim:
+        for event in CACHE_EVENTS:
+            row[f"{event}_per_call"] = totals.get(event, 0) / calls
+    return row
 
 
-def _total_ir(path: str) -> int:
-    """Instructions in the dump(s) callgrind wrote for the process (``totals:``, at the end)."""
-    total = 0
+# callgrind's cache events reported per call with --cache-sim: I1 misses, LL misses of
+# instructions, LL misses of data reads and writes.
+CACHE_EVENTS = ("I1mr", "ILmr", "DLmr", "DLmw")
+
+
+def _totals(path: str) -> dict[str, int]:
+    """Events in the dump(s) callgrind wrote for the process (``events:`` names the columns of
+    ``totals:``/``summary:``, at the end), summed over the dumps."""
+    total: dict[str, int] = {}
     paths = [p for p in Path(path).parent.glob(Path(path).name + "*")]
     for p in paths:
-        found = [int(m.group(1)) for m in re.finditer(r"^(?:totals|summary): (\d+)",
-                 p.read_text(errors="replace"), re.MULTILINE)]  # fmt: skip
-        total += max(found, default=0)
+        text = p.read_text(errors="replace")
+        m = re.search(r"^events: (.+)$", text, re.MULTILINE)
+        names = m.group(1).split() if m else ["Ir"]
+        best: list[int] = []
+        for found in re.finditer(r"^(?:totals|summary): ([\d ]+)$", text, re.MULTILINE):
+            values = [int(v) for v in found.group(1).split()]
+            if not best or values[0] > best[0]:
+                best = values
+        for event, value in zip(names, best, strict=False):
+            total[event] = total.get(event, 0) + value
     if not paths:
         raise RuntimeError(f"no callgrind output at {path}")
+    total.setdefault("Ir", 0)
     return total
 
 
-def report(rows: list[dict[str, Any]], calls: int, warmup: int) -> str:
+WORKLOAD_TITLES = {
+    "heartbeat": "Heartbeat round trip",
+    "rotation": "call of the steady rotation (Heartbeat, StatusNotification, MeterValues)",
+    "status": "StatusNotification round trip",
+    "meter": "MeterValues round trip (one sampled value)",
+}
+
+
+def _command(calls: int, warmup: int, workload: str, cache_sim: bool) -> str:
+    extra = "" if workload == "heartbeat" else f" --workload {workload}"
+    extra += " --cache-sim" if cache_sim else ""
+    return f"python benchmarks/bench_callgrind.py --calls {calls} --warmup {warmup}{extra}"
+
+
+def report(
+    rows: list[dict[str, Any]],
+    calls: int,
+    warmup: int,
+    workload: str = "heartbeat",
+    cache_sim: bool = False,
+) -> str:
     by = {r["server"]: r["ir_per_call"] for r in rows}
+    make = "`make callgrind` (`" if workload == "heartbeat" and not cache_sim else "`"
+    cache_head = " | I1 misses per call | LL misses per call (instr / data read / data write)"
     lines = [
-        "# User-space instructions per Heartbeat round trip (callgrind, exact)",
+        f"# User-space instructions per {WORKLOAD_TITLES[workload]} (callgrind, exact)",
         "",
         (
-            f"`make callgrind` (`python benchmarks/bench_callgrind.py --calls {calls} "
-            f"--warmup {warmup}`): server alone under callgrind, N=1 (one charger, OCPP 1.6), "
-            f"instrumentation on for exactly {calls} round trips after {warmup} warm-up ones."
+            f"{make}{_command(calls, warmup, workload, cache_sim)}`"
+            f"{')' if make.startswith('`make') else ''}: server alone under callgrind, N=1 "
+            f"(one charger, OCPP 1.6), instrumentation on for exactly {calls} round trips after "
+            f"{warmup} warm-up ones. The same build moves by up to ~300 instructions per call "
+            "between runs (seen in picows' frame parser, `_get_next_frame_impl`, with the same "
+            "frames): compare servers of one run."
         ),
         "",
-        "| server | instructions per call | x Python echo | x C floor |",
-        "|---|---:|---:|---:|",
+        "| server | instructions per call | x Python echo | x C floor"
+        + (cache_head if cache_sim else "")
+        + " |",
+        "|---|---:|---:|---:" + ("|---:|---:" if cache_sim else "") + "|",
     ]
     for r in rows:
         echo, floor = by.get("echo"), by.get("echo-c")
         xe = f"{r['ir_per_call'] / echo:.2f}x" if echo else "-"
         xf = f"{r['ir_per_call'] / floor:.2f}x" if floor else "-"
-        lines.append(f"| {r['label']} | {r['ir_per_call']:,.0f} | {xe} | {xf} |")
+        line = f"| {r['label']} | {r['ir_per_call']:,.0f} | {xe} | {xf}"
+        if cache_sim:
+            line += (
+                f" | {r['I1mr_per_call']:,.0f} | {r['ILmr_per_call']:,.1f} / "
+                f"{r['DLmr_per_call']:,.1f} / {r['DLmw_per_call']:,.1f}"
+            )
+        lines.append(line + " |")
     if "serve" in by and "serve-pure" in by:
         lines.append("")
         lines.append(f"- pure/compiled instructions: {by['serve-pure'] / by['serve']:.2f}x")
@@ -251,7 +339,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--calls", type=int, default=2000)
     p.add_argument("--warmup", type=int, default=300)
     p.add_argument("--servers", default=",".join(SERVERS))
-    p.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "callgrind.md"))
+    p.add_argument("--workload", choices=sorted(WORKLOADS), default="heartbeat")
+    p.add_argument(
+        "--cache-sim",
+        action="store_true",
+        help="also count instruction-cache (I1) and last-level cache misses per call",
+    )
+    p.add_argument("--out", help="default: benchmarks/results/callgrind[-<workload>][-cache].md")
     p.add_argument(
         "--keep",
         metavar="DIR",
@@ -261,20 +355,25 @@ def main(argv: list[str] | None = None) -> int:
     if shutil.which("valgrind") is None or shutil.which("callgrind_control") is None:
         print("valgrind (callgrind) is not installed: apt-get install valgrind", file=sys.stderr)
         return 2
+    if args.out is None:
+        stem = "callgrind" + ("" if args.workload == "heartbeat" else f"-{args.workload}")
+        stem += "-cache" if args.cache_sim else ""
+        args.out = str(ROOT / "benchmarks" / "results" / f"{stem}.md")
     rows = []
     with tempfile.TemporaryDirectory(prefix="ocppfast-cg-") as tmp:
         workdir = args.keep or tmp
         os.makedirs(workdir, exist_ok=True)
         for name in args.servers.split(","):
             t0 = time.perf_counter()
-            row = measure(name, args.warmup, args.calls, workdir)
+            row = measure(name, args.warmup, args.calls, workdir, args.workload, args.cache_sim)
             rows.append(row)
+            misses = f", {row['I1mr_per_call']:,.0f} I1 misses" if args.cache_sim else ""
             print(
-                f"{row['label']}: {row['ir_per_call']:,.0f} instructions per call "
+                f"{row['label']}: {row['ir_per_call']:,.0f} instructions per call{misses} "
                 f"({time.perf_counter() - t0:.0f} s)",
                 flush=True,
             )
-    text = report(rows, args.calls, args.warmup)
+    text = report(rows, args.calls, args.warmup, args.workload, args.cache_sim)
     Path(args.out).write_text(text)
     Path(args.out).with_suffix(".json").write_text(json.dumps(rows, indent=1) + "\n")
     print(text)

@@ -25,6 +25,7 @@ per millisecond (the date part once per second) and the cached string returned o
 from __future__ import annotations
 
 import time
+from typing import Any
 
 try:  # True when this module runs compiled (cython.compiled is a C constant there)
     import cython  # type: ignore[import-untyped]
@@ -33,15 +34,28 @@ try:  # True when this module runs compiled (cython.compiled is a C constant the
 except ImportError:  # pragma: no cover - Cython is not needed to run the pure module
     _COMPILED = False
 
-if _COMPILED:  # the str's storage, for the compiled scan (see is_rfc3339)
+if _COMPILED:  # the str's storage, for the compiled scan (see is_rfc3339), and now()'s bytes
+    from cython.cimports.cpython.bytes import (  # type: ignore[import-untyped]
+        PyBytes_AS_STRING,
+        PyBytes_FromStringAndSize,
+    )
     from cython.cimports.cpython.unicode import (  # type: ignore[import-untyped]
         PyUnicode_1BYTE_DATA,
+        PyUnicode_GET_LENGTH,
         PyUnicode_KIND,
+        PyUnicode_New,
+    )
+    from cython.cimports.libc.string import memcmp, memcpy  # type: ignore[import-untyped]
+    from cython.cimports.posix.time import (  # type: ignore[import-untyped]
+        CLOCK_REALTIME,
+        clock_gettime,
+        timespec,
     )
 
 __all__ = ["Pattern", "is_rfc3339", "last_stamp", "now", "reset", "search"]
 
 _time = time.time  # a plain module global even when compiled: tests replace it
+_system_time = time.time  # compiled, a C global (see _datetime_c.pxd): now() reads the clock
 _gmtime = time.gmtime
 _strftime = time.strftime
 _last_ms = -1
@@ -49,20 +63,44 @@ _last = ""
 _last_bytes = b""
 _second = -1
 _prefix = ""
+_prefix_bytes = b""
 
 
 def now() -> str:
     """The current UTC time as ``YYYY-MM-DDTHH:MM:SS.mmmZ`` (RFC 3339, millisecond precision)."""
-    global _last_ms, _last, _last_bytes, _second, _prefix
-    t = _time()
-    ms = int(t * 1000)
+    global _last_ms, _last, _last_bytes, _second, _prefix, _prefix_bytes
+    if _COMPILED and _time is _system_time:
+        # time.time()'s clock read directly (no call through Python, no float object)
+        ts = cython.declare(timespec)
+        clock_gettime(CLOCK_REALTIME, cython.address(ts))
+        ms = ts.tv_sec * 1000 + ts.tv_nsec // 1000000
+    else:
+        t = _time()
+        ms = int(t * 1000)
     if ms == _last_ms:
         return _last
     second = ms // 1000
     if second != _second:
         _second = second
         _prefix = _strftime("%Y-%m-%dT%H:%M:%S.", _gmtime(second))
+        _prefix_bytes = _prefix.encode("ascii")
     _last_ms = ms
+    if _COMPILED and len(_prefix_bytes) == 20:
+        # The same characters, written into the bytes at once: the 20 of the prefix, the
+        # milliseconds' three digits and "Z" (no format call, no int object).
+        stamp = PyBytes_FromStringAndSize(cython.NULL, 24)
+        out = PyBytes_AS_STRING(stamp)
+        memcpy(out, cython.cast(cython.p_char, _prefix_bytes), 20)
+        milli = ms % 1000
+        out[20] = 48 + milli // 100
+        out[21] = 48 + milli // 10 % 10
+        out[22] = 48 + milli % 10
+        out[23] = 90  # Z
+        _last_bytes = stamp
+        text: str = PyUnicode_New(24, 127)
+        memcpy(PyUnicode_1BYTE_DATA(text), out, 24)
+        _last = text
+        return text
     _last = f"{_prefix}{ms % 1000:03d}Z"
     _last_bytes = _last.encode("ascii")
     return _last
@@ -182,3 +220,22 @@ class Pattern:
     def __init__(self, pattern: str) -> None:
         self.pattern = pattern
         self.search = search
+
+    def __getattribute__(self, name: str) -> Any:
+        # msgspec gets ``search`` with PyObject_CallMethod, which makes the name's str afresh for
+        # every check: a new str misses CPython's type attribute cache, so the generic lookup
+        # walks the MRO and hashes the name each time (~400 instructions per date-time).
+        # Compiled, this slot answers that name at once (its six characters compared in place:
+        # msgspec's str is of the 1-byte kind); anything else takes the usual way.
+        if (
+            _COMPILED
+            and PyUnicode_GET_LENGTH(name) == 6
+            and PyUnicode_KIND(name) == 1
+            and memcmp(PyUnicode_1BYTE_DATA(name), b"search", 6) == 0
+        ):
+            return self.search
+        return object.__getattribute__(self, name)
+
+
+if not _COMPILED:  # pure Python: a Python-level __getattribute__ would cost every lookup
+    delattr(Pattern, "__getattribute__")

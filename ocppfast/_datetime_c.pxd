@@ -3,11 +3,15 @@
 cimport cython
 
 cdef object _gmtime, _strftime
+# time.time itself, kept where no module dictionary shows it: whoever replaces time.time (or
+# this module's _time) everywhere, a test's fake clock, is still told apart from it in now()
+cdef object _system_time
 cdef long long _last_ms, _second
 cdef str _last, _prefix
-cdef bytes _last_bytes
+cdef bytes _last_bytes, _prefix_bytes
 
-@cython.locals(t=double, ms=cython.longlong, second=cython.longlong)
+@cython.locals(t=double, ms=cython.longlong, second=cython.longlong, milli=cython.longlong,
+               stamp=bytes, out=cython.p_char, text=str)
 cpdef str now()
 cpdef reset()
 cpdef bytes last_stamp()

@@ -93,7 +93,11 @@ if _COMPILED:  # C functions for the compiled build only (see _cut, _result_fram
         PyBytes_AS_STRING,
         PyBytes_FromStringAndSize,
     )
-    from cython.cimports.libc.string import memcmp, memcpy  # type: ignore[import-untyped]
+    from cython.cimports.libc.string import (  # type: ignore[import-untyped]
+        memchr,
+        memcmp,
+        memcpy,
+    )
 
 TEXT = 1  # picows WSMsgType.TEXT; a constant so the .py does not import what the .pxd cimports
 # The same as picows' C enum when compiled (see _engine_c.pxd): passed to send() as is, where the
@@ -182,12 +186,13 @@ def _client_frame(data: bytes, key: bytes) -> bytes:
     return header + key + masked  # type: ignore[no-any-return]
 
 
-def _cut(data: bytes, start: Any, end: Any) -> bytes:
-    """``data[start:end]``; compiled, a copy of the bytes in between, without the slice object
-    and the boxed indices a slice of a Python object takes (~500 instructions)."""
+def _cut(data: Any, start: Any, end: Any) -> bytes:
+    """``data[start:end]`` as bytes; compiled, ``data`` is a pointer to the bytes (those of a
+    bytes object, or picows' read buffer) and the ones in between are copied, without the slice
+    object and the boxed indices a slice of a Python object takes (~500 instructions)."""
     if _COMPILED:
-        return cython.cast(cython.p_char, data)[start:end]  # type: ignore[no-any-return]
-    return data[start:end]
+        return data[start:end]  # type: ignore[no-any-return]
+    return data[start:end]  # type: ignore[no-any-return]
 
 
 def _result_frame(id_json: bytes, payload: bytes) -> bytes:
@@ -210,18 +215,15 @@ def _result_frame(id_json: bytes, payload: bytes) -> bytes:
     return b"".join((b"[3,", id_json, b",", payload, b"]"))
 
 
-def _same(data: bytes, start: Any, end: Any, key: bytes) -> bool:
-    """``data[start:end] == key``; compiled, compared in place."""
+def _same(data: Any, start: Any, end: Any, key: bytes) -> bool:
+    """``data[start:end] == key``; compiled, compared in place (``data`` as for :func:`_cut`)."""
     if _COMPILED:
         n = end - start
         if n != len(key):
             return False
-        same: bool = (
-            memcmp(cython.cast(cython.p_char, data) + start, cython.cast(cython.p_char, key), n)
-            == 0
-        )
+        same: bool = memcmp(data + start, cython.cast(cython.p_char, key), n) == 0
         return same
-    return data[start:end] == key
+    return data[start:end] == key  # type: ignore[no-any-return]
 
 
 # The last CALL tail made by _call_tail: [action name, its Raw payload, the tail's bytes].
@@ -251,13 +253,41 @@ def _restamped(checked: bytes, old: bytes, payload: bytes, new: bytes) -> bool:
     inside one string; both stamps have the same length and are valid date-times; a date-time
     that merely contains a stamp, or an enum value that does, cannot be valid to begin with.
     """
-    return (
-        len(old) == 24  # a now() stamp (b"" before the first call: nothing to replace)
-        and old != new
-        and len(new) == 24
-        and len(payload) == len(checked)
-        and checked.replace(old, new) == payload
-    )
+    if (
+        len(old) != 24  # a now() stamp (b"" before the first call: nothing to replace)
+        or old == new
+        or len(new) != 24
+        or len(payload) != len(checked)
+    ):
+        return False
+    if not _COMPILED:
+        return checked.replace(old, new) == payload
+    # Compiled, the same test without making the replaced bytes: walk the occurrences of
+    # ``old`` in ``checked`` left to right without overlap (as bytes.replace does); ``payload``
+    # has ``new`` at each, and the bytes of ``checked`` everywhere else.
+    n = len(checked)
+    c = cython.cast(cython.p_char, checked)
+    p = cython.cast(cython.p_char, payload)
+    o = cython.cast(cython.p_char, old)
+    done = 0  # checked[:done] is accounted for
+    at = 0  # where the next occurrence may start
+    while at + 24 <= n:
+        hit = cython.cast(cython.p_char, memchr(c + at, o[0], n - 24 + 1 - at))
+        if hit == cython.NULL:
+            break
+        at = hit - c
+        if memcmp(hit, o, 24) != 0:
+            at += 1
+            continue
+        if (
+            memcmp(c + done, p + done, at - done) != 0
+            or memcmp(p + at, cython.cast(cython.p_char, new), 24) != 0
+        ):
+            return False
+        at += 24
+        done = at
+    same: bool = memcmp(c + done, p + done, n - done) == 0
+    return same
 
 
 def _id_of(id_json: bytes) -> str:
@@ -319,9 +349,12 @@ _epoch = 0
 # objects' ids (the entry holds both, so neither id is reused while it exists). An engine with
 # handlers of its own keeps a private table. A plan knows its table (``_Plan.table``), so an
 # engine switching between a few actions finds the next one with one dict lookup.
-_plan_tables: dict[tuple[int, int], tuple[Any, Any, dict[str, Any]]] = {}
+# With the table goes the list of its plans in the order they were made (``_Plan.peers``), where
+# a compact CALL's action is found by its bytes (Engine._plan_of).
+_plan_tables: dict[tuple[int, int], tuple[Any, Any, dict[str, Any], list[Any]]] = {}
 PLAN_TABLES = 64  # registry x handler-table pairs remembered (then forgotten, and made again)
 PLANS = 256  # plans per table (an action registry is smaller; vendor actions may add some)
+_PLAN_SCAN = 8  # plans of a table compared by bytes before a lookup by name (Engine._plan_of)
 
 
 def handlers_changed() -> None:
@@ -342,28 +375,47 @@ class _Plan:
 
     __slots__ = (
         "action",
+        "alnum",
         "checked",
+        "constant",
         "decode",
         "epoch",
+        "follow",
         "handler",
         "key",
         "name",
+        "peers",
         "response",
         "shared",
         "table",
     )
 
     def __init__(
-        self, name: str, action: Any, handler: Any, shared: bool, table: dict[str, Any]
+        self,
+        name: str,
+        action: Any,
+        handler: Any,
+        shared: bool,
+        table: dict[str, Any],
+        peers: list[Any],
     ) -> None:
         self.table = table
+        self.peers = peers
+        self.follow: _Plan | None = None  # the plan found after this one last time (_plan_of)
         self.name = name
         self.key = name.encode("utf-8")  # compared with the bytes of a compact CALL's action
+        # only ASCII letters and digits: bytes equal to the key need no JSON unescaping
+        self.alnum = self.key.isalnum()
         self.action = action
         self.handler = handler
         self.shared = shared
         self.decode = action.request_decoder.decode
         self.response = action.response
+        # A response type without fields (StatusNotification's, MeterValues', ...): every
+        # instance encodes to the same bytes, made once here (as msgspec makes them).
+        self.constant = None
+        if getattr(action.response, "__struct_fields__", None) == ():
+            self.constant = _encode(action.response())
         checked = _last_answer.get(action.response)
         if checked is None:
             checked = _last_answer[action.response] = [None, b""]
@@ -657,16 +709,19 @@ class Engine:
         # A literal, not TEXT: compiled, a module global would box picows' C enum per frame.
         if frame.msg_type == 1 and frame.fin and not self._hold:
             self._chunk_frames += 1
-            if frame.last_in_buffer:
-                self._receive(frame.get_payload_as_bytes())
+            last = frame.last_in_buffer
+            if not last and self._out is None and self._flow.coalesce:
+                self._out = []
+            if _COMPILED:
+                self._receive_frame(frame)
+            else:  # pure, one call less
+                self._receive(frame.get_payload_as_bytes(), False)
+            if last:
                 self._chunk_frames = 0
                 self._unanswered = self._flow.async_calls
                 if self._out is not None:
                     self._flush()
                 return
-            if self._out is None and self._flow.coalesce:
-                self._out = []
-            self._receive(frame.get_payload_as_bytes())
             if self._chunk_frames >= self._flow.max_frames and not self._hold:
                 self._start_backlog()
         else:
@@ -1095,11 +1150,26 @@ class Engine:
         self._unanswered = self._flow.async_calls
         self._receive(data)
 
-    def _receive(self, data: bytes) -> None:
+    def _receive_frame(self, frame: Any) -> None:
+        """:meth:`_receive` of a complete TEXT frame from picows. Compiled and unobserved, a
+        compact CALL is read where picows holds it (``_fast_scan``: its id and payload are
+        copied, no bytes object of the whole frame is made); anything else takes the frame's
+        bytes."""
+        if _COMPILED and self.fast_path and self.observer is None:
+            if self._fast_scan(cython.cast(cython.p_uchar, frame.payload_ptr), frame.payload_size):
+                return
+            self._receive(frame.get_payload_as_bytes(), True)  # the general path
+        else:
+            self._receive(frame.get_payload_as_bytes(), False)
+
+    def _receive(self, data: bytes, scanned: bool = False) -> None:
+        """One message: a compact CALL on the fast path (unless ``scanned``: it was tried),
+        else the envelope decoded (``wire``) and the CALL, CALLRESULT or CALLERROR handled,
+        or the bad frame answered as the spec says."""
         frame: Any
         if self.observer is not None:
             self._observe_frame(data, False)
-        if self.fast_path and self._fast_call(data):
+        if self.fast_path and not scanned and self._fast_call(data):
             return
         try:
             frame = _decode_envelope(data)
@@ -1214,16 +1284,19 @@ class Engine:
         last = self._plan
         if last is not None:
             table = last.table
+            peers = last.peers
         elif self._handlers:
             table = {}
+            peers = []
         else:
             key = (id(self.actions), id(self._shared_handlers))
             entry = _plan_tables.get(key)
             if entry is None:
                 if len(_plan_tables) >= PLAN_TABLES:
                     _plan_tables.clear()  # engines keep theirs (through their plans)
-                entry = _plan_tables[key] = (self.actions, self._shared_handlers, {})
+                entry = _plan_tables[key] = (self.actions, self._shared_handlers, {}, [])
             table = entry[2]
+            peers = entry[3]
         plan = table.get(action_name)
         if plan is None or plan.epoch != _epoch:
             action = self.actions.get(action_name)
@@ -1236,11 +1309,42 @@ class Engine:
                 if handler is None:
                     return None
                 shared = True
-            plan = _Plan(action_name, action, handler, shared, table)
-            if len(table) < PLANS:
+            old = plan
+            plan = _Plan(action_name, action, handler, shared, table, peers)
+            if old is not None:  # made again in its place (a handler table changed)
                 table[action_name] = plan
+                peers[peers.index(old)] = plan
+            elif len(table) < PLANS:
+                table[action_name] = plan
+                peers.append(plan)
         self._plan = plan
         return plan
+
+    def _plan_of(self, data: Any, start: Any, end: Any) -> _Plan | None:
+        """The plan of the action ``data[start:end]`` (ASCII; compiled, a pointer to the bytes
+        as for :func:`_cut`) if the table of the engine's last
+        plan holds a current one among its first ``_PLAN_SCAN`` (``peers``: made first, a
+        station's usual actions), found by comparing bytes without making a str, and kept as
+        the engine's last; else None (then :meth:`_make_plan` decides, by name). The same plan
+        ``_make_plan`` would find: ``peers`` holds the plans of ``table``, which maps each
+        action name to its plan, whose ``key`` is the name's bytes."""
+        last = self._plan
+        if last is None:
+            return None
+        # Stations repeat the same sequence (the load harness: Heartbeat, StatusNotification,
+        # MeterValues): the plan that followed this one last time is tried first.
+        plan = last.follow
+        if plan is not None and plan.epoch == _epoch and _same(data, start, end, plan.key):
+            self._plan = plan
+            return plan
+        peers = last.peers
+        for k in range(min(len(peers), _PLAN_SCAN)):
+            plan = peers[k]
+            if plan.epoch == _epoch and _same(data, start, end, plan.key):
+                last.follow = plan
+                self._plan = plan
+                return plan  # type: ignore[no-any-return]
+        return None
 
     def set_handler(self, action_name: str, handler: Any) -> None:
         """Handle incoming CALLs (and SENDs) of ``action_name`` with ``handler(request)``; None
@@ -1305,59 +1409,79 @@ class Engine:
         having changed nothing, and takes the general path, which gives the spec's answer
         (tests/test_fastpath_diff.py compares both paths' bytes).
         """
-        n = len(data)
+        return self._fast_scan(data, len(data))
+
+    def _fast_scan(self, buf: Any, n: Any) -> bool:
+        """:meth:`_fast_call` of the ``n`` bytes at ``buf``: compiled, a pointer to them (a
+        bytes object's storage, or picows' read buffer while the frame is handed over; every
+        index below is checked against ``n`` before it is read, and what is kept is copied);
+        pure, the bytes object itself."""
         # b'[2,"'
-        if n < 12 or data[0] != 91 or data[1] != 50 or data[2] != 44 or data[3] != 34:
+        if n < 12 or buf[0] != 91 or buf[1] != 50 or buf[2] != 44 or buf[3] != 34:
             return False
         i = 4
         limit = min(41, n - 8)  # the id: at most 36 characters, then '","'
         while True:
             if i >= limit:
                 return False
-            c = data[i]
+            c = buf[i]
             if c == 34:  # '"'
                 break
             if c < 32 or c > 126 or c == 92:  # a control character, non-ASCII, or an escape
                 return False
             i += 1
         id_end = i
-        if id_end == 4 or data[i + 1] != 44 or data[i + 2] != 34:
+        if id_end == 4 or buf[i + 1] != 44 or buf[i + 2] != 34:
             return False
         i += 3
         start = i
-        while True:
+        # the action's closing quote before the last 4 bytes (its characters are checked below)
+        if _COMPILED:
             if i >= n - 4:
                 return False
-            c = data[i]
-            if c == 34:
-                break
-            if not (48 <= c <= 57 or 65 <= c <= 90 or 97 <= c <= 122):
+            quote = cython.cast(cython.p_uchar, memchr(buf + i, 34, n - 4 - i))
+            if quote == cython.NULL:
                 return False
-            i += 1
+            i = quote - buf
+        else:
+            i = buf.find(b'"', i, n - 4)
+            if i < 0:
+                return False
         # '",{' ... '}]'
-        if i == start or data[i + 1] != 44 or data[i + 2] != 123 or data[n - 2] != 125:
+        if i == start or buf[i + 1] != 44 or buf[i + 2] != 123 or buf[n - 2] != 125:
             return False
-        if data[n - 1] != 93 or self._unanswered >= self.max_unanswered_calls:
+        if buf[n - 1] != 93 or self._unanswered >= self.max_unanswered_calls:
             return False
         if not self.validate_incoming:
             return False
         # A station sends the same few actions over and over: the plan of the last one is
-        # kept, so a repeat costs one compare of the action's bytes (see _Plan).
+        # kept, so a repeat costs one compare of the action's bytes (see _Plan); another one
+        # of the same table is found by its bytes too (_plan_of), without making a str. The
+        # action must be alphanumeric (no escape, no quote inside): a plan's ``alnum`` says so
+        # of its key, equal to these bytes.
         plan = self._plan
-        if plan is None or plan.epoch != _epoch or not _same(data, start, i, plan.key):
-            plan = self._make_plan(data[start:i].decode("ascii"))
+        if plan is None or plan.epoch != _epoch or not _same(buf, start, i, plan.key):
+            plan = self._plan_of(buf, start, i)
             if plan is None:
-                return False
+                for k in range(start, i):
+                    c = buf[k]
+                    if not (48 <= c <= 57 or 65 <= c <= 90 or 97 <= c <= 122):
+                        return False
+                plan = self._make_plan(_cut(buf, start, i).decode("ascii"))
+                if plan is None:
+                    return False
+        if not plan.alnum:
+            return False
         if not self.accepted and plan.name != "BootNotification":
             return False
         try:
-            request = plan.decode(_cut(data, i + 2, n - 1))
+            request = plan.decode(_cut(buf, i + 2, n - 1))
         except (ValueError, RecursionError):
             return False  # the general path words the error
         self._bad_messages = 0
         self._unanswered += 1
         # the id's str is made only if needed (_id_of)
-        self._invoke(None, plan, request, False, _cut(data, 3, id_end + 1))
+        self._invoke(None, plan, request, False, _cut(buf, 3, id_end + 1))
         return True
 
     def _task_done(self, task: Any) -> None:
@@ -1397,31 +1521,16 @@ class Engine:
         elif self.validate_outgoing:
             # Encode once and check the bytes with the action's own decoder (msgspec does not
             # validate on encode); the checked bytes then go into the frame as they are.
-            payload = _encode(result)
-            checked = plan.checked
-            try:
-                last = checked[0]
-                if last is None or last != payload:
-                    stamp = _last_stamp()
-                    if last is None or not _restamped(last, checked[1], payload, stamp):
-                        action.response_decoder.decode(payload)
-                    checked[0] = payload
-                    checked[1] = stamp
-            except (ValueError, RecursionError) as exc:
-                log.error(
-                    "%s: handler for %s returned an invalid response: %s",
-                    self.identity,
-                    action.name,
-                    payload_error(exc).description,
-                )
-                if unique_id is None:
-                    unique_id = _id_of(id_json)  # type: ignore[arg-type]
-                self._reply_error(
-                    unique_id, InternalError("An internal error occurred"), action.name
-                )
+            payload = plan.constant  # a response type without fields: always the same bytes
+            if payload is None:
+                payload = _encode(result)
+            last = plan.checked[0]  # the last answer of this type that passed
+            if last != payload and not self._check_answer(unique_id, plan, payload, id_json):
                 return
         else:
-            payload = _encode(result)
+            payload = plan.constant
+            if payload is None:
+                payload = _encode(result)
         # [3,"<id>",<payload>] from bytes at hand, without a msgspec.Raw, a tuple and a call
         # into the wire module.
         if id_json is None:
@@ -1440,6 +1549,36 @@ class Engine:
             self.accepted = True
         if self._after or self._shared_after:
             self._run_after(action.name, request, result)
+
+    def _check_answer(
+        self, unique_id: str | None, plan: Any, payload: bytes, id_json: bytes | None
+    ) -> bool:
+        """Check an answer's bytes that differ from the last ones of its type that passed
+        (``plan.checked``) with the action's own decoder, unless only the ``ocppfast.now()``
+        stamp changed (:func:`_restamped`); True if it passed, else False with the CALLERROR
+        written."""
+        checked = plan.checked
+        last = checked[0]
+        stamp = _last_stamp()
+        if last is None or not _restamped(last, checked[1], payload, stamp):
+            try:
+                plan.action.response_decoder.decode(payload)
+            except (ValueError, RecursionError) as exc:
+                log.error(
+                    "%s: handler for %s returned an invalid response: %s",
+                    self.identity,
+                    plan.action.name,
+                    payload_error(exc).description,
+                )
+                if unique_id is None:
+                    unique_id = _id_of(id_json)  # type: ignore[arg-type]
+                self._reply_error(
+                    unique_id, InternalError("An internal error occurred"), plan.action.name
+                )
+                return False
+        checked[0] = payload
+        checked[1] = stamp
+        return True
 
     def _coerce_response(self, action: Any, result: Any) -> Any:
         response_type = action.response

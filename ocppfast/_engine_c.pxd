@@ -19,19 +19,21 @@ cdef dict _last_answer
 cdef object _last_stamp
 cdef list _SMALL_HEADERS
 cdef dict _sweepers
+cdef Py_ssize_t _PLAN_SCAN
 cdef bint _COMPILED
 cdef picows.WSMsgType _WS_TEXT
-cdef inline bytes _cut(bytes data, Py_ssize_t start, Py_ssize_t end)
+cdef inline bytes _cut(const unsigned char* data, Py_ssize_t start, Py_ssize_t end)
 @cython.locals(n=Py_ssize_t, i=Py_ssize_t, masked=bytes, out=cython.p_uchar, src=cython.p_uchar, mask=cython.p_uchar)
 cdef bytes _client_frame(bytes data, bytes key)
 @cython.locals(n_id=Py_ssize_t, n_payload=Py_ssize_t, frame=bytes, out=cython.p_char)
 cdef bytes _result_frame(bytes id_json, bytes payload)
 cdef str _id_of(bytes id_json)
+@cython.locals(n=Py_ssize_t, done=Py_ssize_t, at=Py_ssize_t, c=cython.p_char, p=cython.p_char, o=cython.p_char, hit=cython.p_char)
 cdef bint _restamped(bytes checked, bytes old, bytes payload, bytes new) except -1
 cdef list _last_tail
 cdef bytes _call_tail(str action_name, object payload)
 @cython.locals(n=Py_ssize_t)
-cdef bint _same(bytes data, Py_ssize_t start, Py_ssize_t end, bytes key) except -1
+cdef inline bint _same(const unsigned char* data, Py_ssize_t start, Py_ssize_t end, bytes key) except -1
 cdef class CallGroup
 cdef unsigned long long _epoch
 cdef _resolve(tuple entry, object at, object value, bint failed)
@@ -51,14 +53,18 @@ cdef class Sweeper:
 cdef class _Plan:
     cdef readonly str name
     cdef readonly bytes key
+    cdef readonly bint alnum
     cdef readonly object action
     cdef readonly object handler
     cdef readonly bint shared
     cdef readonly object decode
     cdef readonly object response
+    cdef readonly bytes constant
     cdef readonly list checked
     cdef readonly unsigned long long epoch
     cdef readonly dict table
+    cdef readonly list peers
+    cdef readonly _Plan follow
 
 
 cdef class _Flow:
@@ -128,9 +134,11 @@ cdef class Engine:
     cdef object __weakref__
 
     cpdef feed(self, object transport, WSFrame frame)
+    @cython.locals(last=bint)
     cdef _feed(self, object transport, WSFrame frame)
     cpdef receive(self, bytes data)
-    cdef _receive(self, bytes data)
+    cdef _receive(self, bytes data, bint scanned=*)
+    cdef _receive_frame(self, WSFrame frame)
     cdef _feed_slow(self, WSFrame frame)
     cpdef deliver(self, bytes data)
     cdef _start_backlog(self)
@@ -145,14 +153,19 @@ cdef class Engine:
     @cython.locals(plan=_Plan)
     cdef _on_call(self, str unique_id, str action_name, object payload, bint is_send)
     cpdef _reply(self, str unique_id, _Plan plan, object request, object result, bytes id_json)
-    @cython.locals(checked=list, last=bytes, payload=bytes)
+    @cython.locals(last=bytes, payload=bytes)
     cdef _answer(self, str unique_id, _Plan plan, object request, object result, bytes id_json)
+    @cython.locals(checked=list, last=bytes)
+    cdef bint _check_answer(self, str unique_id, _Plan plan, bytes payload, bytes id_json) except -1
     cdef _invoke(self, str unique_id, _Plan plan, object request, bint is_send, bytes id_json)
-    @cython.locals(last=_Plan, plan=_Plan, table=dict)
+    @cython.locals(last=_Plan, plan=_Plan, old=_Plan, table=dict, peers=list)
     cdef _Plan _make_plan(self, str action_name)
 
-    @cython.locals(n=Py_ssize_t, i=Py_ssize_t, limit=Py_ssize_t, id_end=Py_ssize_t, start=Py_ssize_t, c=Py_ssize_t, plan=_Plan)
     cdef bint _fast_call(self, bytes data) except -1
+    @cython.locals(i=Py_ssize_t, limit=Py_ssize_t, id_end=Py_ssize_t, start=Py_ssize_t, c=Py_ssize_t, k=Py_ssize_t, plan=_Plan, quote=cython.p_uchar)
+    cdef bint _fast_scan(self, const unsigned char* buf, Py_ssize_t n) except -1
+    @cython.locals(last=_Plan, plan=_Plan, peers=list, k=Py_ssize_t)
+    cdef _Plan _plan_of(self, const unsigned char* data, Py_ssize_t start, Py_ssize_t end)
     cdef _coerce_response(self, object action, object result)
     cpdef _reply_error(self, str unique_id, object exc, str action_name)
     cdef _observe(self, str event, tuple args)

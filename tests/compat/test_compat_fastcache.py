@@ -238,7 +238,7 @@ def test_the_plain_ascii_check_of_answers() -> None:
     from ocppfast.compat.charge_point import _fast
 
     rng = random.Random(3)
-    for n in range(0, 41):
+    for n in range(41):
         plain = bytes(rng.randrange(0, 127) for _ in range(n))
         assert _fast._json_text(plain) is True
         for at in range(n):
