@@ -596,7 +596,9 @@ class Plan:
         "target",
         "text",
         "text_kwargs",
+        "text_names",
         "text_payload",
+        "text_stack",
         "version",
         "walker",
     )
@@ -631,6 +633,8 @@ class Plan:
         self.text: Any = None
         self.text_payload: Any = None
         self.text_kwargs: Any = None
+        self.text_names: Any = None  # compiled: those kwargs' names and (self, *values)
+        self.text_stack: Any = None
         # compiled: the route map's entry (a dict) the handler was last read from, the version
         # tags of the route map and of that entry then (0: read again), its
         # ``_skip_schema_validation`` and whether it has an ``_after_action``
@@ -1124,11 +1128,18 @@ class Sink:
             plan.text = text
             plan.text_payload = dict(payload)
             plan.text_kwargs = kwargs
+            if _COMPILED and plan.plain and target is not None and not takes_id:
+                # the call's arguments as a vectorcall wants them: self and the values in a
+                # tuple's storage, the names in a tuple (the same call as with kwargs)
+                plan.text_names = tuple(kwargs)
+                plan.text_stack = (plan.owner, *kwargs.values())
         try:
             try:
                 if target is not None:  # the function @on wrapped, called as its wrapper does
                     if takes_id:
                         response = target(plan.owner, **kwargs, call_unique_id=unique_id)
+                    elif _COMPILED and hit is plan and plan.text_stack is not None:
+                        response = _CALL_STACK(target, plan.text_stack, plan.text_names)  # type: ignore[name-defined]  # noqa: F821
                     elif _COMPILED and (plan.plain or not shared):
                         # kwargs is ours (a Python function binds a copy of it): no copy
                         response = PyObject_Call(target, plan.args, kwargs)

@@ -103,6 +103,15 @@ cdef extern from *:
     }
     """
     bint _PLAIN_ASCII "ocppfast_plain_ascii"(bytes b)
+cdef extern from *:
+    """
+    /* f(stack[0], **dict(zip(names, stack[1:]))) by vectorcall: the tuple's items are the
+       argument array (one positional argument, then the keyword values). */
+    static PyObject *ocppfast_call_stack(PyObject *f, PyObject *stack, PyObject *names) {
+        return PyObject_Vectorcall(f, &PyTuple_GET_ITEM(stack, 0), 1, names);
+    }
+    """
+    object _CALL_STACK "ocppfast_call_stack"(object f, tuple stack, tuple names)
 cpdef bint _json_text(bytes data) except -1
 
 cdef int ANY, STR, INT, FLOAT, BOOL, LITERAL, LIST, STRUCT
@@ -162,6 +171,7 @@ cdef class Plan:
     cdef readonly str text
     cdef readonly dict text_payload
     cdef readonly object text_kwargs
+    cdef readonly tuple text_names, text_stack
     cdef readonly dict entry
     cdef unsigned long long route_tag, entry_tag
     cdef readonly object skip
