@@ -161,6 +161,7 @@ class Shape:
     """What the values of one msgspec type must be (see :func:`shape_of`)."""
 
     __slots__ = (
+        "by_length",
         "fields",
         "forbid",
         "ge",
@@ -184,6 +185,8 @@ class Shape:
         self.le: Any = None
         self.lt: Any = None
         self.values: Any = None  # LITERAL: frozenset of its str values
+        # LITERAL, compiled: its values by length (a tuple of tuples; see _literal), or None
+        self.by_length: Any = None
         self.item: Any = None  # LIST: the Shape of its items
         self.fields: Any = None  # STRUCT: wire key -> Field
         self.required = 0  # STRUCT: how many fields are required
@@ -255,6 +258,11 @@ def _build(info: Any, structs: dict[Any, Any]) -> Any:
             return None
         shape = Shape(LITERAL)
         shape.values = frozenset(info.values)
+        if all(v.isascii() for v in info.values) and len(max(info.values, key=len)) < 64:
+            by_length: list[list[str]] = [[] for _ in range(len(max(info.values, key=len)) + 1)]
+            for v in shape.values:
+                by_length[len(v)].append(v)
+            shape.by_length = tuple(tuple(group) for group in by_length)
         return shape
     if kind is inspect.ListType:
         item = _build(info.item_type, structs)
@@ -316,6 +324,14 @@ def _in_bounds(shape: Any, value: Any) -> bool:
     )
 
 
+def _literal(shape: Any, text: str) -> bool:
+    """Whether the str ``text`` is one of the LITERAL ``shape``'s values. Compiled, for ASCII
+    values: compared with those of its length (no hash of ``text``, which is usually new)."""
+    if _COMPILED and shape.by_length is not None:
+        return _IN_TEXTS(text, shape.by_length)  # type: ignore[no-any-return,name-defined]  # noqa: F821
+    return text in shape.values
+
+
 def walk(shape: Any, value: Any, build: bool) -> Any:
     """``value`` checked against ``shape``: with ``build``, what ``snake_dict`` /
     ``snake_list`` makes of it (new dicts and lists, scalars as they are: an int stays an
@@ -348,7 +364,7 @@ def walk(shape: Any, value: Any, build: bool) -> Any:
             if type(item) is str and (sub_kind == STR or sub_kind == LITERAL):
                 # a string (no subclass), the commonest field: checked here, without a call
                 if sub_kind == LITERAL:
-                    if item not in sub.values:
+                    if not _literal(sub, item):
                         return _FAIL
                 elif sub.max_length >= 0 or sub.min_length >= 0:
                     n = len(item)
@@ -372,7 +388,7 @@ def walk(shape: Any, value: Any, build: bool) -> Any:
                 return _FAIL
             text = str.__str__(value)  # the text msgspec reads, whatever the subclass says
         if kind == LITERAL:
-            return value if text in shape.values else _FAIL
+            return value if _literal(shape, text) else _FAIL
         if shape.max_length >= 0 or shape.min_length >= 0:
             n = len(text)
             if n > shape.max_length >= 0 or n < shape.min_length:

@@ -112,6 +112,25 @@ cdef extern from *:
     }
     """
     object _CALL_STACK "ocppfast_call_stack"(object f, tuple stack, tuple names)
+cdef extern from *:
+    """
+    /* Whether the str s equals one of the ASCII strs in by_length[len(s)] (a tuple of tuples
+       of strs, grouped by length): compared in place, no hash. A str of a wider kind holds a
+       character above 255, so it equals none of them. */
+    static int ocppfast_in_texts(PyObject *s, PyObject *by_length) {
+        Py_ssize_t n = PyUnicode_GET_LENGTH(s), i, m;
+        PyObject *group;
+        if (PyUnicode_KIND(s) != PyUnicode_1BYTE_KIND || n >= PyTuple_GET_SIZE(by_length)) return 0;
+        group = PyTuple_GET_ITEM(by_length, n);
+        m = PyTuple_GET_SIZE(group);
+        for (i = 0; i < m; i++) {
+            if (memcmp(PyUnicode_1BYTE_DATA(s), PyUnicode_1BYTE_DATA(PyTuple_GET_ITEM(group, i)), n) == 0)
+                return 1;
+        }
+        return 0;
+    }
+    """
+    bint _IN_TEXTS "ocppfast_in_texts"(str s, tuple by_length)
 cpdef bint _json_text(bytes data) except -1
 
 cdef int ANY, STR, INT, FLOAT, BOOL, LITERAL, LIST, STRUCT
@@ -125,6 +144,7 @@ cdef class Shape:
     cdef public Py_ssize_t max_length
     cdef public object ge, gt, le, lt
     cdef public frozenset values
+    cdef public tuple by_length
     cdef public Shape item
     cdef public dict fields
     cdef public Py_ssize_t required
@@ -143,6 +163,7 @@ cdef object _bounds(Shape shape, object info)
 cdef object _build(object info, dict structs)
 cdef object _snake_value(object value)
 cdef bint _in_bounds(Shape shape, object value) except -1
+cpdef bint _literal(Shape shape, str text) except -1
 @cython.locals(kind=int, fields=dict, out=dict, seen=Py_ssize_t, n=Py_ssize_t, field=Field,
                item_shape=Shape, sub=Shape, sub_kind=int)
 cpdef object walk(Shape shape, object value, bint build)
