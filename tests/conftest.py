@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from typing import Any
 
 import msgspec
@@ -90,3 +91,15 @@ def attached_station(
     sent = CollectingTransport()
     cp.attach(sent)
     return cp, sent
+
+
+@pytest.fixture
+def ticks(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[float]]:
+    """now() reads the time from this list's last item."""
+    from ocppfast import clock
+
+    at = [1_790_000_000.0]
+    monkeypatch.setattr(clock.IMPL, "_time", lambda: at[-1])
+    clock.IMPL.reset()
+    yield at
+    clock.IMPL.reset()

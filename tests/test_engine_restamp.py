@@ -6,11 +6,9 @@ version's actions is wrapped to count the checks; the clock is stepped by hand; 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 from typing import Any
 
 import msgspec
-import pytest
 
 from ocppfast import clock, versions
 from ocppfast.charge_point import ChargePoint
@@ -29,16 +27,6 @@ class CountingDecoder:
     def decode(self, data: bytes) -> Any:
         self.calls += 1
         return self.decoder.decode(data)
-
-
-@pytest.fixture
-def ticks(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[float]]:
-    """now() reads the time from this list's last item."""
-    at = [1_790_000_000.0]
-    monkeypatch.setattr(clock.IMPL, "_time", lambda: at[-1])
-    clock.IMPL.reset()
-    yield at
-    clock.IMPL.reset()
 
 
 def station(answers: dict[str, Any]) -> tuple[ChargePoint, CollectingTransport, dict[str, Any]]:

@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import importlib
 import random
-from collections.abc import Iterator
 from typing import Any
 
 import msgspec
@@ -27,6 +26,7 @@ from ocppfast.charge_point import ChargePoint
 from ocppfast.v16 import DataTransferResponse, DataTransferStatus
 
 from .conftest import CollectingTransport
+from .test_engine_restamp import CountingDecoder
 
 V16 = versions.OCPP16
 NOW = "2026-11-26T00:00:00Z"
@@ -125,25 +125,6 @@ def test_vendor_action_with_a_dash_is_answered_by_its_handler() -> None:
 
 
 # --- the restamp rule -------------------------------------------------------------------------
-
-
-@pytest.fixture
-def ticks(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[float]]:
-    at = [1_790_000_000.0]
-    monkeypatch.setattr(clock.IMPL, "_time", lambda: at[-1])
-    clock.IMPL.reset()
-    yield at
-    clock.IMPL.reset()
-
-
-class CountingDecoder:
-    def __init__(self, decoder: Any) -> None:
-        self.decoder = decoder
-        self.calls = 0
-
-    def decode(self, data: bytes) -> Any:
-        self.calls += 1
-        return self.decoder.decode(data)
 
 
 def _texts(rng: random.Random, old: str, new: str) -> tuple[str, str]:
