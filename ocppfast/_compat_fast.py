@@ -462,6 +462,11 @@ _Logger: Any = logging.Logger
 _LOGGER_INFO: Any = logging.Logger.info
 _LOGGER_ENABLED: Any = logging.Logger.isEnabledFor
 _INFO = logging.INFO
+# Whether an instance's __dict__ gets a new version tag at every attribute store: up to CPython
+# 3.12. From 3.13 an object keeps its attributes inline and a store may write there without
+# touching the tag of the dict made for __dict__ (seen: ``self.x = y`` left it as it was), so
+# instance dicts are looked at every time there.
+_INSTANCE_TAGS = sys.version_info < (3, 13)
 _convert = msgspec.convert
 _encode = msgspec.json.encode
 _ValidationError = msgspec.ValidationError
@@ -810,7 +815,9 @@ class Sink:
             self.logger_tag = _type_tag(_Logger)
         if cache.get(_INFO) is not False:
             return False
-        if self.logger_tag and mine is not None:  # compiled: the tags this answer holds with
+        if (
+            self.logger_tag and mine is not None and _INSTANCE_TAGS
+        ):  # compiled: the tags it holds with
             self.off_dict_tag = _dict_tag(mine)
             self.off_cache_tag = _dict_tag(cache)
         return True
@@ -910,6 +917,8 @@ class Sink:
         """Compiled, once :meth:`sink` found the dispatch steps and ``_connection`` as they
         should be: keep ``logger``, ``route_map``, ``_ocpp_version`` when the instance dict (or
         for the version, the class) gives them plainly, with the instance dict's version tag."""
+        if not _INSTANCE_TAGS:
+            return
         mine = self.mine
         logger = mine.get("logger", _MISSING)
         route_map = mine.get("route_map", _MISSING)

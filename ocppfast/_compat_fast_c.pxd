@@ -14,6 +14,7 @@ cdef dict _wire_fields, _field_names, _inline_handlers, _flat_types
 cdef object _decode_json, _dumps
 cdef object _Logger, _LOGGER_INFO, _LOGGER_ENABLED, _convert, _encode, _ValidationError
 cdef int _INFO, _TEXT
+cdef bint _INSTANCE_TAGS
 cdef object _STR_HASH, _STR_EQ, _FunctionType, _OBJECT_GETATTRIBUTE, _MISSING
 cdef tuple _INSTANCE_ATTRIBUTES
 cdef picows.WSMsgType _WS_TEXT
