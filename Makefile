@@ -67,9 +67,11 @@ callgrind: build
 	$(PY) benchmarks/bench_callgrind.py --servers echo-c,echo,serve,load --workload rotation --cache-sim
 
 # One-core A/B (servers and chargers pinned to CPU 0, interleaved rounds, medians): server CPU
-# per call at 1/100/1000 chargers -> benchmarks/results/ab.md (a few minutes).
+# per call at 1/100/1000 chargers, Heartbeats -> benchmarks/results/ab.md, then the load
+# harness's rotation (Heartbeat, StatusNotification, MeterValues) -> ab-rotation.md (~10 min).
 ab: build
 	$(PY) -m benchmarks.load.ab
+	$(PY) -m benchmarks.load.ab --workload rotation
 
 # Handler answering with a cached reply vs ocppfast.now() per call, and MeterValues date-times.
 answer-path: build

@@ -58,6 +58,7 @@ cdef class _Plan:
     cdef readonly object handler
     cdef readonly bint shared
     cdef readonly object decode
+    cdef readonly object empty
     cdef readonly object response
     cdef readonly bytes constant
     cdef readonly list checked

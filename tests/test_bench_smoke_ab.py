@@ -64,6 +64,26 @@ def test_ab_writes_its_table(tmp_path: Path) -> None:
     _no_children_left()
 
 
+def test_ab_runs_the_rotation_workload_into_its_own_files(tmp_path: Path) -> None:
+    """``--workload rotation``: the load harness's steady rotation, written next to (not over)
+    the Heartbeat table."""
+    _run(
+        ["-m", "benchmarks.load.ab", "--workload", "rotation", "--n", "2", "--rounds", "2",
+         "--window", "0.3", "--warmup", "0.1", "--servers", "echo-c,echo,ocppfast,ocppfast-pure",
+         "--out", str(tmp_path)],
+        timeout=300,
+    )  # fmt: skip
+    assert not (tmp_path / "ab.json").exists()
+    data = json.loads((tmp_path / "ab-rotation.json").read_text())
+    assert data["result"]["workload"] == "rotation"
+    for name in ("echo-c", "echo", "ocppfast", "ocppfast-pure"):
+        rounds = data["result"]["by_n"]["2"][name]
+        assert len(rounds) == 2 and all(s["calls"] > 0 and s["errors"] == 0 for s in rounds)
+    table = (tmp_path / "ab-rotation.md").read_text()
+    assert "StatusNotification, MeterValues" in table.splitlines()[0]
+    _no_children_left()
+
+
 def test_ab_runs_a_baseline_checkout_next_to_this_one(tmp_path: Path) -> None:
     """``--baseline DIR``: the ocppfast server of another checkout joins the rounds; here the
     same checkout, so both must answer and be paired."""

@@ -1,15 +1,18 @@
-"""One-core A/B: server CPU per Heartbeat round trip, echoes vs ocppfast, interleaved rounds.
+"""One-core A/B: server CPU per round trip, echoes vs ocppfast, interleaved rounds.
 
-``python -m benchmarks.load.ab [--n 1,100,1000] [--rounds R] [--window S] [--servers a,b]``
-(``make ab``) writes ``benchmarks/results/ab.md`` and ``ab.json``.
+``python -m benchmarks.load.ab [--workload heartbeat|rotation] [--n 1,100,1000] [--rounds R]
+[--window S] [--servers a,b]`` (``make ab`` runs both workloads) writes
+``benchmarks/results/ab.md`` and ``ab.json`` (Heartbeats), ``ab-rotation.md`` and
+``ab-rotation.json`` (the steady rotation of ``make load-full``: Heartbeat, StatusNotification,
+MeterValues in turn).
 
 Every server and every load generator is pinned to CPU 0 (``taskset``-style affinity, as
 ``benchmarks.load.harness`` does): the round trip is the two sides' CPU work alone, with no
 cross-core wake-ups (which on a VM cost more than the work). The orchestrating process sits on
 another core and sleeps while measuring. All servers stay up; for each charger count N each
 server gets its own N booted chargers (a generator process each, OCPP 1.6), then rounds: every
-server in turn (the order reversed every other round) runs Heartbeats only, one outstanding per
-charger, for ``--window`` seconds after a short warm-up; its CPU (``/proc`` schedstat, ns) over
+server in turn (the order reversed every other round) runs the workload (Heartbeats only, or
+the rotation), one outstanding per charger, for ``--window`` seconds after a short warm-up; its CPU (``/proc`` schedstat, ns) over
 the window divided by the calls answered is the figure. Reported: medians over rounds, and the
 medians of the ratios paired within each round (same moment, same machine load), for
 
@@ -43,8 +46,16 @@ from .servers import SERVERS, ServerKind
 DEFAULT_SERVERS = ("echo-c", "echo", "ocppfast", "ocppfast-pure", "ocppfast-stamped")
 
 
-def _round(server: ServerProcess, chargers: Chargers, warmup: float, window: float) -> dict:
-    chargers.all({"op": "steady_start", "only": "heartbeat"}, timeout=30)
+WORKLOADS = {
+    "heartbeat": ("Heartbeat round trip", {"only": "heartbeat"}),
+    "rotation": ("call of the steady rotation (Heartbeat, StatusNotification, MeterValues)", {}),
+}
+
+
+def _round(
+    server: ServerProcess, chargers: Chargers, warmup: float, window: float, workload: str
+) -> dict:
+    chargers.all({"op": "steady_start", **WORKLOADS[workload][1]}, timeout=30)
     time.sleep(warmup)
     chargers.all({"op": "mark"}, timeout=30)
     cpu0, t0 = server.cpu(), time.perf_counter()
@@ -82,13 +93,20 @@ def run(
     window: float,
     say: Any,
     baseline: str | None = None,
+    workload: str = "heartbeat",
 ) -> dict[str, Any]:
     cpus = sorted(os.sched_getaffinity(0))
     core = {cpus[0]}
     if len(cpus) > 1:
         os.sched_setaffinity(0, {cpus[1]})  # the orchestrator stays off the measured core
     log_dir = tempfile.mkdtemp(prefix="ocppfast-ab-")
-    out: dict[str, Any] = {"core": cpus[0], "rounds": rounds, "window_s": window, "by_n": {}}
+    out: dict[str, Any] = {
+        "core": cpus[0],
+        "rounds": rounds,
+        "window_s": window,
+        "workload": workload,
+        "by_n": {},
+    }
     servers = {name: ServerProcess(SERVERS[name], core, log_dir) for name in names}
     if baseline is not None:
         for name, kind in BASELINE_KINDS.items():
@@ -108,7 +126,9 @@ def run(
                 for r in range(rounds):
                     order = list(servers) if r % 2 == 0 else list(reversed(servers))
                     for name in order:
-                        samples[name].append(_round(servers[name], fleets[name], warmup, window))
+                        samples[name].append(
+                            _round(servers[name], fleets[name], warmup, window, workload)
+                        )
                     say(f"N={n} round {r + 1}/{rounds}: " + ", ".join(
                         f"{name} {samples[name][-1]['us_per_call']:.1f} us" for name in servers
                     ))  # fmt: skip
@@ -171,7 +191,7 @@ def _fmt(x: float | None, unit: str = "") -> str:
 def markdown(result: dict[str, Any], summary: dict[str, Any], command: str) -> str:
     names = list(result["impl"])
     lines = [
-        "# One-core A/B: server CPU per Heartbeat round trip",
+        "# One-core A/B: server CPU per " + WORKLOADS[result.get("workload", "heartbeat")][0],
         "",
         (
             f"`{command}`: servers and chargers pinned to CPU {result['core']}, "
@@ -217,6 +237,7 @@ def markdown(result: dict[str, Any], summary: dict[str, Any], command: str) -> s
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m benchmarks.load.ab", description=__doc__)
+    p.add_argument("--workload", choices=sorted(WORKLOADS), default="heartbeat")
     p.add_argument("--n", default="1,100,1000")
     p.add_argument("--rounds", type=int, default=5)
     p.add_argument("--window", type=float, default=1.5)
@@ -237,7 +258,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         result = run(names, ns, args.rounds, args.warmup, args.window,
                      lambda m: print(m, file=sys.stderr, flush=True),
-                     os.path.abspath(args.baseline) if args.baseline else None)  # fmt: skip
+                     os.path.abspath(args.baseline) if args.baseline else None,
+                     args.workload)  # fmt: skip
     except KeyboardInterrupt:
         stop_all()
         return 130
@@ -245,8 +267,9 @@ def main(argv: list[str] | None = None) -> int:
     command = "python -m benchmarks.load.ab " + " ".join(argv if argv is not None else sys.argv[1:])
     text = markdown(result, summary, command.strip())
     os.makedirs(args.out, exist_ok=True)
-    Path(args.out, "ab.md").write_text(text)
-    Path(args.out, "ab.json").write_text(
+    stem = "ab" if args.workload == "heartbeat" else f"ab-{args.workload}"
+    Path(args.out, f"{stem}.md").write_text(text)
+    Path(args.out, f"{stem}.json").write_text(
         json.dumps({"result": result, "summary": summary}, indent=1) + "\n"
     )
     print(text)
