@@ -215,6 +215,37 @@ def _result_frame(id_json: bytes, payload: bytes) -> bytes:
     return b"".join((b"[3,", id_json, b",", payload, b"]"))
 
 
+# Room for picows' WebSocket header (at most 14 bytes) in front of a frame assembled by
+# _send_result, and the largest frame it assembles; larger answers take _result_frame.
+_HEADER_ROOM = 16
+_STACK_FRAME = 1040 - _HEADER_ROOM  # 1040: the size of _send_result's buffer
+
+
+def _send_result(ws: Any, id_json: bytes, payload: bytes) -> bool:
+    """Compiled only: send ``[3,<id_json>,<payload>]`` (the bytes :func:`_result_frame` makes)
+    assembled on the C stack behind room for the WebSocket header, with picows'
+    ``send_reuse_external_buffer``, which frames it in place (masking it in place on a client)
+    and writes it; what the socket does not take at once picows copies before returning. No
+    bytes object is made and picows copies nothing on the way. False, with nothing sent, when the
+    frame is longer than ``_STACK_FRAME`` bytes."""
+    buf = cython.declare(cython.char[1040])  # _HEADER_ROOM + _STACK_FRAME
+    n_id = len(id_json)
+    n_payload = len(payload)
+    n = n_id + n_payload + 5
+    if n > _STACK_FRAME:
+        return False
+    out = cython.cast(cython.p_char, buf) + _HEADER_ROOM
+    out[0] = 91  # [
+    out[1] = 51  # 3
+    out[2] = 44  # ,
+    memcpy(out + 3, cython.cast(cython.p_char, id_json), n_id)
+    out[3 + n_id] = 44  # ,
+    memcpy(out + 4 + n_id, cython.cast(cython.p_char, payload), n_payload)
+    out[4 + n_id + n_payload] = 93  # ]
+    ws.send_reuse_external_buffer(_WS_TEXT, out, n)
+    return True
+
+
 def _same(data: Any, start: Any, end: Any, key: bytes) -> bool:
     """``data[start:end] == key``; compiled, compared in place (``data`` as for :func:`_cut`)."""
     if _COMPILED:
@@ -1561,7 +1592,17 @@ class Engine:
         if id_json is None:
             id_json = _encode(unique_id)
         if _COMPILED:
-            self._write(_result_frame(id_json, payload))
+            # One answer of this read, nothing watching the bytes, not held back: straight to
+            # picows from the stack (_send_result); otherwise as any other frame (_write).
+            if (
+                self._out is not None
+                or self._ws is None
+                or self.observer is not None
+                or self._hold
+                or self._closed
+                or not _send_result(self._ws, id_json, payload)
+            ):
+                self._write(_result_frame(id_json, payload))
         else:  # pure, a call of _result_frame would cost more than it saves
             self._write(b"".join((b"[3,", id_json, b",", payload, b"]")))
         if self.observer is not None:

@@ -27,6 +27,9 @@ cdef inline bytes _cut(const unsigned char* data, Py_ssize_t start, Py_ssize_t e
 cdef bytes _client_frame(bytes data, bytes key)
 @cython.locals(n_id=Py_ssize_t, n_payload=Py_ssize_t, frame=bytes, out=cython.p_char)
 cdef bytes _result_frame(bytes id_json, bytes payload)
+@cython.locals(n_id=Py_ssize_t, n_payload=Py_ssize_t, n=Py_ssize_t, out=cython.p_char)
+cdef bint _send_result(WSTransport ws, bytes id_json, bytes payload) except -1
+cdef Py_ssize_t _HEADER_ROOM, _STACK_FRAME
 cdef str _id_of(bytes id_json)
 @cython.locals(n=Py_ssize_t, done=Py_ssize_t, at=Py_ssize_t, c=cython.p_char, p=cython.p_char, o=cython.p_char, hit=cython.p_char)
 cdef bint _restamped(bytes checked, bytes old, bytes payload, bytes new) except -1
