@@ -195,22 +195,26 @@ def _cut(data: Any, start: Any, end: Any) -> bytes:
     return data[start:end]  # type: ignore[no-any-return]
 
 
+def _put_result(out: Any, id_json: bytes, payload: bytes) -> None:
+    """Compiled only: write ``[3,<id_json>,<payload>]`` at ``out`` (room for all of it)."""
+    n_id = len(id_json)
+    n_payload = len(payload)
+    out[0] = 91  # [
+    out[1] = 51  # 3
+    out[2] = 44  # ,
+    memcpy(out + 3, cython.cast(cython.p_char, id_json), n_id)
+    out[3 + n_id] = 44  # ,
+    memcpy(out + 4 + n_id, cython.cast(cython.p_char, payload), n_payload)
+    out[4 + n_id + n_payload] = 93  # ]
+
+
 def _result_frame(id_json: bytes, payload: bytes) -> bytes:
     """``[3,<id_json>,<payload>]``: the same bytes as encoding the CALLRESULT array, from bytes
     at hand; compiled, copied into one new bytes object (``bytes.join`` would take a tuple and
     a buffer export of each part)."""
     if _COMPILED:
-        n_id = len(id_json)
-        n_payload = len(payload)
-        frame = PyBytes_FromStringAndSize(cython.NULL, n_id + n_payload + 5)
-        out = PyBytes_AS_STRING(frame)
-        out[0] = 91  # [
-        out[1] = 51  # 3
-        out[2] = 44  # ,
-        memcpy(out + 3, cython.cast(cython.p_char, id_json), n_id)
-        out[3 + n_id] = 44  # ,
-        memcpy(out + 4 + n_id, cython.cast(cython.p_char, payload), n_payload)
-        out[4 + n_id + n_payload] = 93  # ]
+        frame = PyBytes_FromStringAndSize(cython.NULL, len(id_json) + len(payload) + 5)
+        _put_result(PyBytes_AS_STRING(frame), id_json, payload)
         return frame  # type: ignore[no-any-return]
     return b"".join((b"[3,", id_json, b",", payload, b"]"))
 
@@ -229,19 +233,11 @@ def _send_result(ws: Any, id_json: bytes, payload: bytes) -> bool:
     bytes object is made and picows copies nothing on the way. False, with nothing sent, when the
     frame is longer than ``_STACK_FRAME`` bytes."""
     buf = cython.declare(cython.char[1040])  # _HEADER_ROOM + _STACK_FRAME
-    n_id = len(id_json)
-    n_payload = len(payload)
-    n = n_id + n_payload + 5
+    n = len(id_json) + len(payload) + 5
     if n > _STACK_FRAME:
         return False
     out = cython.cast(cython.p_char, buf) + _HEADER_ROOM
-    out[0] = 91  # [
-    out[1] = 51  # 3
-    out[2] = 44  # ,
-    memcpy(out + 3, cython.cast(cython.p_char, id_json), n_id)
-    out[3 + n_id] = 44  # ,
-    memcpy(out + 4 + n_id, cython.cast(cython.p_char, payload), n_payload)
-    out[4 + n_id + n_payload] = 93  # ]
+    _put_result(out, id_json, payload)
     ws.send_reuse_external_buffer(_WS_TEXT, out, n)
     return True
 

@@ -25,9 +25,11 @@ cdef picows.WSMsgType _WS_TEXT
 cdef inline bytes _cut(const unsigned char* data, Py_ssize_t start, Py_ssize_t end)
 @cython.locals(n=Py_ssize_t, i=Py_ssize_t, masked=bytes, out=cython.p_uchar, src=cython.p_uchar, mask=cython.p_uchar)
 cdef bytes _client_frame(bytes data, bytes key)
-@cython.locals(n_id=Py_ssize_t, n_payload=Py_ssize_t, frame=bytes, out=cython.p_char)
+@cython.locals(n_id=Py_ssize_t, n_payload=Py_ssize_t)
+cdef inline void _put_result(char* out, bytes id_json, bytes payload)
+@cython.locals(frame=bytes)
 cdef bytes _result_frame(bytes id_json, bytes payload)
-@cython.locals(n_id=Py_ssize_t, n_payload=Py_ssize_t, n=Py_ssize_t, out=cython.p_char)
+@cython.locals(n=Py_ssize_t, out=cython.p_char)
 cdef bint _send_result(WSTransport ws, bytes id_json, bytes payload) except -1
 cdef Py_ssize_t _HEADER_ROOM, _STACK_FRAME
 cdef str _id_of(bytes id_json)

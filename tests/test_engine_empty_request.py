@@ -11,6 +11,7 @@ exactly as the general path does, in both builds, and be taken only where no han
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterator
 from typing import Any
 
 import msgspec
@@ -93,66 +94,65 @@ FRAMES = [
 ]
 
 
-def test_answers_are_the_general_paths() -> None:
+@pytest.fixture
+def loop() -> Iterator[asyncio.AbstractEventLoop]:
     loop = asyncio.new_event_loop()
-    try:
-        runs = []
-        for fast in (True, False):
-            seen: list[Any] = []
-            cp, out = _station(loop, fast, seen)
-            for frame in FRAMES:
-                cp.receive(frame)
-            runs.append((out.sent, out.closed, seen))
-        (fast_sent, fast_closed, fast_seen), (slow_sent, slow_closed, slow_seen) = runs
-        assert fast_sent == slow_sent
-        assert fast_closed is None and slow_closed is None
-        replies = [msgspec.json.decode(b) for b in fast_sent]
-        by_id = {r[1]: r for r in replies}
-        assert by_id["1"] == [3, "1", {"currentTime": NOW}]
-        assert by_id["4"][0] == 4 and by_id["6"][0] == 4 and by_id["8"][0] == 4
-        assert by_id["10"][0] == 4
-        # Ping's handler sets an attribute: a field-less Struct without __dict__ refuses it
-        # (an InternalError answer on both paths), PingDict's takes it.
-        assert by_id["9"][0] == 4 and by_id["9"][2] == "InternalError"
-        assert by_id["12"] == [3, "12", {}] and by_id["13"] == [3, "13", {}]
-        assert [type(r) for r in fast_seen] == [type(r) for r in slow_seen]
-    finally:
-        loop.close()
+    yield loop
+    loop.close()
 
 
-def test_the_shared_instance_is_a_decoded_one_and_cannot_change() -> None:
-    loop = asyncio.new_event_loop()
-    try:
+def test_answers_are_the_general_paths(loop: asyncio.AbstractEventLoop) -> None:
+    runs = []
+    for fast in (True, False):
         seen: list[Any] = []
-        cp, out = _station(loop, True, seen)
-        for k in range(3):
-            cp.receive(b'[2,"%d","Heartbeat",{}]' % k)
-        assert len(out.sent) == 3
-        assert all(type(r) is HeartbeatRequest for r in seen)
-        assert seen[0] == msgspec.json.decode(b"{}", type=HeartbeatRequest)
-        # the fast path's shortcut was taken: one instance for every {}
-        assert seen[0] is seen[1] is seen[2]
-        with pytest.raises(AttributeError):
-            seen[0].note = "x"  # type: ignore[attr-defined]
-        assert not hasattr(seen[0], "__dict__")
-    finally:
-        loop.close()
+        cp, out = _station(loop, fast, seen)
+        for frame in FRAMES:
+            cp.receive(frame)
+        runs.append((out.sent, out.closed, seen))
+    (fast_sent, fast_closed, fast_seen), (slow_sent, slow_closed, slow_seen) = runs
+    assert fast_sent == slow_sent
+    assert fast_closed is None and slow_closed is None
+    replies = [msgspec.json.decode(b) for b in fast_sent]
+    by_id = {r[1]: r for r in replies}
+    assert by_id["1"] == [3, "1", {"currentTime": NOW}]
+    assert by_id["4"][0] == 4 and by_id["6"][0] == 4 and by_id["8"][0] == 4
+    assert by_id["10"][0] == 4
+    # Ping's handler sets an attribute: a field-less Struct without __dict__ refuses it
+    # (an InternalError answer on both paths), PingDict's takes it.
+    assert by_id["9"][0] == 4 and by_id["9"][2] == "InternalError"
+    assert by_id["12"] == [3, "12", {}] and by_id["13"] == [3, "13", {}]
+    assert [type(r) for r in fast_seen] == [type(r) for r in slow_seen]
 
 
-def test_post_init_and_dict_types_are_decoded_every_time() -> None:
-    loop = asyncio.new_event_loop()
-    try:
-        seen: list[Any] = []
-        cp, out = _station(loop, True, seen)
-        POST_INITS.clear()
-        for k in range(3):
-            cp.receive(b'[2,"c%d","PingCounted",{}]' % k)
-        assert len(POST_INITS) == 3 and len({id(p) for p in POST_INITS}) == 3
-        seen.clear()
-        for k in range(2):
-            cp.receive(b'[2,"d%d","PingDict",{}]' % k)
-        assert len(seen) == 2 and seen[0] is not seen[1]
-        assert seen[0].note == "x" and seen[1].note == "x"
-        assert [msgspec.json.decode(b)[0] for b in out.sent[-2:]] == [3, 3]
-    finally:
-        loop.close()
+def test_the_shared_instance_is_a_decoded_one_and_cannot_change(
+    loop: asyncio.AbstractEventLoop,
+) -> None:
+    seen: list[Any] = []
+    cp, out = _station(loop, True, seen)
+    for k in range(3):
+        cp.receive(b'[2,"%d","Heartbeat",{}]' % k)
+    assert len(out.sent) == 3
+    assert all(type(r) is HeartbeatRequest for r in seen)
+    assert seen[0] == msgspec.json.decode(b"{}", type=HeartbeatRequest)
+    # the fast path's shortcut was taken: one instance for every {}
+    assert seen[0] is seen[1] is seen[2]
+    with pytest.raises(AttributeError):
+        seen[0].note = "x"  # type: ignore[attr-defined]
+    assert not hasattr(seen[0], "__dict__")
+
+
+def test_post_init_and_dict_types_are_decoded_every_time(
+    loop: asyncio.AbstractEventLoop,
+) -> None:
+    seen: list[Any] = []
+    cp, out = _station(loop, True, seen)
+    POST_INITS.clear()
+    for k in range(3):
+        cp.receive(b'[2,"c%d","PingCounted",{}]' % k)
+    assert len(POST_INITS) == 3 and len({id(p) for p in POST_INITS}) == 3
+    seen.clear()
+    for k in range(2):
+        cp.receive(b'[2,"d%d","PingDict",{}]' % k)
+    assert len(seen) == 2 and seen[0] is not seen[1]
+    assert seen[0].note == "x" and seen[1].note == "x"
+    assert [msgspec.json.decode(b)[0] for b in out.sent[-2:]] == [3, 3]

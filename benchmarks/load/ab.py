@@ -84,8 +84,8 @@ def _round(
         "errors": errors,
         "calls_per_s": calls / (t1 - t0),
         "us_per_call": (cpu1 - cpu0) / calls * 1e6 if calls else None,
-        # frames handled per read(2): a server that answers later finds more frames waiting per
-        # wake-up, and pays the kernel's per-read cost over more calls
+        # frames handled per read(2): more than one when frames wait for the server (the
+        # kernel's per-read cost then spreads over them)
         "calls_per_read": (
             calls / (reads1 - reads0)
             if calls and reads0 is not None and reads1 is not None and reads1 > reads0
@@ -250,9 +250,9 @@ def markdown(result: dict[str, Any], summary: dict[str, Any], command: str) -> s
         ))  # fmt: skip
     lines += [
         "",
-        "Calls per read(2) of the server (frames waiting per wake-up; the window's calls over its",
-        "read syscalls from /proc/<pid>/io): a server that answers later finds more frames per",
-        "read, so its kernel cost per call falls; on one core the CPU per call moves with it.",
+        "Calls per read(2) of the server (the window's calls over its read syscalls, from",
+        "/proc/<pid>/io; 1.00: every frame came in a read of its own, so the servers compared",
+        "paid the same kernel reads per call):",
         "",
     ]
     for n, row in summary.items():
