@@ -70,8 +70,8 @@ callgrind: build
 # per call at 1/100/1000 chargers, Heartbeats -> benchmarks/results/ab.md, then the load
 # harness's rotation (Heartbeat, StatusNotification, MeterValues) -> ab-rotation.md (~10 min).
 ab: build
-	$(PY) -m benchmarks.load.ab
-	$(PY) -m benchmarks.load.ab --workload rotation
+	$(PY) -m benchmarks.load.ab --fresh --rounds 7
+	$(PY) -m benchmarks.load.ab --fresh --rounds 7 --workload rotation
 
 # Handler answering with a cached reply vs ocppfast.now() per call, and MeterValues date-times.
 answer-path: build

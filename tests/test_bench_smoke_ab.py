@@ -55,11 +55,15 @@ def test_ab_writes_its_table(tmp_path: Path) -> None:
             assert len(samples[name]) == 2
             for s in samples[name]:
                 assert s["calls"] > 0 and s["errors"] == 0 and s["us_per_call"] > 0, (n, name)
+            # without --fresh one process serves every round
+            assert len({s["pid"] for s in samples[name]}) == 1, (n, name)
     for row in data["summary"].values():
         for key in ("compiled_vs_echo", "compiled_vs_c_floor", "pure_vs_compiled"):
             assert row[key] > 0
         # every server read its frames with read(2), at most a few dozen per read here
         assert all(0 < v < 50 for v in row["calls_per_read"].values()), row["calls_per_read"]
+        # and got the CPU at least once per few hundred calls
+        assert all(0 < v < 500 for v in row["calls_per_slice"].values()), row["calls_per_slice"]
     table = (tmp_path / "ab.md").read_text()
     assert re.search(r"^\| 3 \|( [0-9.]+x? \|){10}$", table, re.MULTILINE), table
     assert "datetime per call" in table
@@ -68,10 +72,11 @@ def test_ab_writes_its_table(tmp_path: Path) -> None:
 
 def test_ab_runs_the_rotation_workload_into_its_own_files(tmp_path: Path) -> None:
     """``--workload rotation``: the load harness's steady rotation, written next to (not over)
-    the Heartbeat table."""
+    the Heartbeat table; with ``--fresh``, every round on new server processes."""
     _run(
-        ["-m", "benchmarks.load.ab", "--workload", "rotation", "--n", "2", "--rounds", "2",
-         "--window", "0.3", "--warmup", "0.1", "--servers", "echo-c,echo,ocppfast,ocppfast-pure",
+        ["-m", "benchmarks.load.ab", "--workload", "rotation", "--fresh", "--n", "2",
+         "--rounds", "3", "--window", "0.3", "--warmup", "0.1",
+         "--servers", "echo-c,echo,ocppfast,ocppfast-pure",
          "--out", str(tmp_path)],
         timeout=300,
     )  # fmt: skip
@@ -80,7 +85,9 @@ def test_ab_runs_the_rotation_workload_into_its_own_files(tmp_path: Path) -> Non
     assert data["result"]["workload"] == "rotation"
     for name in ("echo-c", "echo", "ocppfast", "ocppfast-pure"):
         rounds = data["result"]["by_n"]["2"][name]
-        assert len(rounds) == 2 and all(s["calls"] > 0 and s["errors"] == 0 for s in rounds)
+        assert len(rounds) == 3 and all(s["calls"] > 0 and s["errors"] == 0 for s in rounds)
+        # a new server process for every round, and every round answered by its own process
+        assert len({s["pid"] for s in rounds}) == 3, (name, rounds)
     table = (tmp_path / "ab-rotation.md").read_text()
     assert "StatusNotification, MeterValues" in table.splitlines()[0]
     _no_children_left()

@@ -45,6 +45,7 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
             "0.3",
             "--small-rounds",
             "2",
+            "--small-fresh",
             "--out",
             str(out),
         ],
@@ -93,6 +94,9 @@ def test_server_results(run: dict[str, Any], server: str) -> None:
     assert len(steady["rounds"]) == 2
     calls = sorted(r["calls"] for r in steady["rounds"])
     assert steady["calls"] == (calls[0] + calls[1]) / 2
+    # --small-fresh: each round on a server process of its own
+    assert len({r["server_pid"] for r in steady["rounds"]}) == 2
+    assert "server_pid" not in steady
 
     row = entry["scale"][str(N)]
     assert row["status"] == "ok", row

@@ -28,7 +28,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument(
         "--small-rounds",
         type=int,
-        help="interleaved rounds of the small steady runs (medians; quick 1, full 3)",
+        help="interleaved rounds of the small steady runs (medians; quick 1, full 5)",
+    )
+    p.add_argument(
+        "--small-fresh",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="a new server and chargers for every small round (quick: no, full: yes)",
     )
     p.add_argument(
         "--picows-transport",
@@ -58,6 +64,8 @@ def main(argv: list[str] | None = None) -> int:
         profile.idle_settle = args.idle
     if args.small_rounds:
         profile.small_rounds = args.small_rounds
+    if args.small_fresh is not None:
+        profile.small_fresh = args.small_fresh
     servers = [s for s in args.servers.split(",") if s]
     unknown = [s for s in servers if s not in SERVERS]
     if unknown:

@@ -9,8 +9,8 @@ MeterValues in turn).
 Every server and every load generator is pinned to CPU 0 (``taskset``-style affinity, as
 ``benchmarks.load.harness`` does): the round trip is the two sides' CPU work alone, with no
 cross-core wake-ups (which on a VM cost more than the work). The orchestrating process sits on
-another core and sleeps while measuring. All servers stay up; for each charger count N each
-server gets its own N booted chargers (a generator process each, OCPP 1.6), then rounds: every
+another core and sleeps while measuring. For each charger count N each server gets its own N
+booted chargers (a generator process each, OCPP 1.6), then rounds: every
 server in turn (the order reversed every other round) runs the workload (Heartbeats only, or
 the rotation), one outstanding per charger, for ``--window`` seconds after a short warm-up; its CPU (``/proc`` schedstat, ns) over
 the window divided by the calls answered is the figure. Reported: medians over rounds, and the
@@ -20,6 +20,13 @@ medians of the ratios paired within each round (same moment, same machine load),
 - pure / compiled, end to end;
 - the OCPP layer: server CPU minus the C floor's in the same round, pure / compiled;
 - round trips per second, compiled / Python echo.
+
+``--fresh`` (``make ab`` uses it) starts every server and its chargers anew for each round. A
+process keeps the layout it happened to get (addresses, hash seed, heap) for its whole life, and
+that moves a Python server's cost per call by up to 15% at 100 chargers: with the same processes
+for every round, the rounds of one run agree with each other (pure / compiled 1.21-1.27x in one
+run, 1.28-1.37x in the next), so one run is one sample. With fresh processes each round is a
+sample of its own (1.19-1.41x within one run) and the median over rounds is the typical figure.
 
 ``--baseline DIR`` adds ``baseline`` and ``baseline-pure``: the load harness's ocppfast server
 from another checkout, built in place (``git worktree add /tmp/base <rev> && make -C /tmp/base
@@ -65,21 +72,35 @@ def _reads(server: ServerProcess) -> int | None:
     return None
 
 
+def _slices(server: ServerProcess) -> int | None:
+    """Times the server's threads were given the CPU (third field of /proc/<pid>/task/*/schedstat:
+    one per wake-up or preemption), or None where it cannot be read."""
+    total = 0
+    try:
+        for tid in os.listdir(f"/proc/{server.ps.pid}/task"):
+            with open(f"/proc/{server.ps.pid}/task/{tid}/schedstat") as f:
+                total += int(f.read().split()[2])
+    except (OSError, ValueError, IndexError):
+        return None
+    return total
+
+
 def _round(
     server: ServerProcess, chargers: Chargers, warmup: float, window: float, workload: str
 ) -> dict:
     chargers.all({"op": "steady_start", **WORKLOADS[workload][1]}, timeout=30)
     time.sleep(warmup)
     chargers.all({"op": "mark"}, timeout=30)
-    reads0 = _reads(server)
+    reads0, slices0 = _reads(server), _slices(server)
     cpu0, t0 = server.cpu(), time.perf_counter()
     time.sleep(window)
     cpu1, t1 = server.cpu(), time.perf_counter()
-    reads1 = _reads(server)
+    reads1, slices1 = _reads(server), _slices(server)
     replies = chargers.all({"op": "steady_stop", "drain": 10}, timeout=60)
     calls = sum(r["calls"] for r in replies)
     errors = sum(r["call_errors"] + r["bad_ids"] for r in replies)
     return {
+        "pid": server.ps.pid,
         "calls": calls,
         "errors": errors,
         "calls_per_s": calls / (t1 - t0),
@@ -89,6 +110,14 @@ def _round(
         "calls_per_read": (
             calls / (reads1 - reads0)
             if calls and reads0 is not None and reads1 is not None and reads1 > reads0
+            else None
+        ),
+        # frames handled each time the server got the CPU: on one shared core a server that
+        # takes longer lets more frames queue up before it runs again, and pays the scheduler's
+        # and epoll's cost once for all of them
+        "calls_per_slice": (
+            calls / (slices1 - slices0)
+            if calls and slices0 is not None and slices1 is not None and slices1 > slices0
             else None
         ),
     }
@@ -116,6 +145,7 @@ def run(
     say: Any,
     baseline: str | None = None,
     workload: str = "heartbeat",
+    fresh: bool = False,
 ) -> dict[str, Any]:
     cpus = sorted(os.sched_getaffinity(0))
     core = {cpus[0]}
@@ -129,25 +159,45 @@ def run(
         "workload": workload,
         "by_n": {},
     }
-    servers = {name: ServerProcess(SERVERS[name], core, log_dir) for name in names}
+    kinds = {name: (SERVERS[name], None) for name in names}
     if baseline is not None:
-        for name, kind in BASELINE_KINDS.items():
-            servers[name] = ServerProcess(kind, core, log_dir, root=baseline)
+        kinds.update({name: (kind, baseline) for name, kind in BASELINE_KINDS.items()})
+
+    def start(name: str) -> ServerProcess:
+        kind, root = kinds[name]
+        return ServerProcess(kind, core, log_dir, root=root)
+
+    def boot(name: str, server: ServerProcess, n: int) -> Chargers:
+        fleet = Chargers(n, 5000, core, log_dir, "uvloop")
+        try:
+            booted = fleet.connect(server.url, connect_timeout(n))["booted"]
+            if booted < n:
+                raise RuntimeError(f"{name}: booted {booted} of {n}")
+        except BaseException:
+            fleet.close()
+            raise
+        return fleet
+
+    servers = {name: start(name) for name in kinds}
     out["impl"] = {name: s.impl for name, s in servers.items()}
+    out["fresh"] = fresh
     try:
         for n in ns:
-            fleets = {}
+            fleets: dict[str, Chargers] = {}
             try:
                 for name, server in servers.items():
-                    fleet = Chargers(n, 5000, core, log_dir, "uvloop")
-                    fleets[name] = fleet
-                    boot = fleet.connect(server.url, connect_timeout(n))
-                    if boot["booted"] < n:
-                        raise RuntimeError(f"{name}: booted {boot['booted']} of {n}")
+                    fleets[name] = boot(name, server, n)
                 samples: dict[str, list[dict]] = {name: [] for name in servers}
                 for r in range(rounds):
                     order = list(servers) if r % 2 == 0 else list(reversed(servers))
                     for name in order:
+                        if fresh and r > 0:
+                            # new processes: the layout a process happens to get (addresses,
+                            # hash seed, heap) is sampled per round instead of fixed per run
+                            fleets.pop(name).close()
+                            servers[name].stop()
+                            servers[name] = start(name)
+                            fleets[name] = boot(name, servers[name], n)
                         samples[name].append(
                             _round(servers[name], fleets[name], warmup, window, workload)
                         )
@@ -206,6 +256,10 @@ def summarize(result: dict[str, Any]) -> dict[str, Any]:
             us=rt,  # type: ignore[misc]
         )
         row["calls_per_read"] = per_read
+        row["calls_per_slice"] = {
+            name: _median([s.get("calls_per_slice") for s in rows])
+            for name, rows in samples.items()
+        }
         summary[n] = row
     return summary
 
@@ -259,6 +313,20 @@ def markdown(result: dict[str, Any], summary: dict[str, Any], command: str) -> s
         lines.append(f"- N={n}: " + ", ".join(
             f"{k} {_fmt(v)}" for k, v in row.get("calls_per_read", {}).items()
         ))  # fmt: skip
+    lines += [
+        "",
+        "Calls per time the server got the CPU (the window's calls over its scheduler slices,",
+        "/proc/<pid>/task/*/schedstat). On one shared core a server that costs more per frame",
+        "lets more frames queue while it runs and then handles them in one go, so it pays the",
+        "context switch and epoll_wait once for several; a cheaper server can be woken once per",
+        "frame. A figure well above another server's at the same N says its cost per call",
+        "includes that discount:",
+        "",
+    ]
+    for n, row in summary.items():
+        lines.append(f"- N={n}: " + ", ".join(
+            f"{k} {_fmt(v)}" for k, v in row.get("calls_per_slice", {}).items()
+        ))  # fmt: skip
     if any(row.get("compiled_vs_baseline") is not None for row in summary.values()):
         lines += ["", "This checkout / `--baseline`'s, paired within each round:", ""]
     for n, row in summary.items():
@@ -280,6 +348,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--window", type=float, default=1.5)
     p.add_argument("--warmup", type=float, default=0.4)
     p.add_argument("--servers", default=",".join(DEFAULT_SERVERS))
+    p.add_argument(
+        "--fresh",
+        action="store_true",
+        help="start every server and its chargers anew for each round",
+    )
     p.add_argument("--out", default=os.path.join(ROOT, "benchmarks", "results"))
     p.add_argument(
         "--baseline",
@@ -296,7 +369,7 @@ def main(argv: list[str] | None = None) -> int:
         result = run(names, ns, args.rounds, args.warmup, args.window,
                      lambda m: print(m, file=sys.stderr, flush=True),
                      os.path.abspath(args.baseline) if args.baseline else None,
-                     args.workload)  # fmt: skip
+                     args.workload, args.fresh)  # fmt: skip
     except KeyboardInterrupt:
         stop_all()
         return 130

@@ -4,7 +4,8 @@ For the server kinds asked (``servers.SERVERS``):
 
 * small steady (first, every server at once: :func:`run_small`): for each n in ``steady_ns`` (1
   and 100) connect n chargers to each server, run the steady load on each server in turn for
-  ``small_rounds`` interleaved rounds (medians; rounds kept for paired ratios), disconnect;
+  ``small_rounds`` interleaved rounds (medians; rounds kept for paired ratios; with
+  ``small_fresh``, as in the full profile, every round on a new server and chargers), disconnect;
 * scale, one server kind after another: for each N in ``scale_ns``, a fresh server: baseline RSS; connect + BootNotification of
   N chargers (scenario 1); idle hold (scenario 4: RSS per charger); fan-out rounds (scenario 3);
   steady load with all N chargers (scenario 2); stop. A server that cannot boot all N stops
@@ -62,6 +63,11 @@ class Profile:
     # Interleaved rounds of the small steady runs (see run_small): one server measured alone for
     # a few seconds moves 10-20% with the machine; rounds paired in time cancel most of it.
     small_rounds: int = 1
+    # Start every server and its chargers anew for each of those rounds: the layout a process
+    # happens to get (addresses, hash seed, heap) moves a Python server's cost per call by up to
+    # 15% and stays fixed for the process' life, so one process per run is one sample, however
+    # many rounds it runs (``benchmarks.load.ab --fresh`` measured it).
+    small_fresh: bool = False
 
 
 QUICK = Profile(
@@ -75,7 +81,8 @@ FULL = Profile(
     warmup=1.0,
     fanout_rounds=3,
     idle_settle=2.0,
-    small_rounds=3,
+    small_rounds=5,
+    small_fresh=True,
 )
 
 
@@ -376,7 +383,19 @@ def run_small(
                 for r in range(profile.small_rounds):
                     order = ready if r % 2 == 0 else list(reversed(ready))
                     for name in order:
+                        if profile.small_fresh and r > 0:
+                            fleets.pop(name).close()
+                            servers[name].stop()
+                            servers[name] = ServerProcess(
+                                servers[name].kind, cpus[0], log_dir, profile.picows_transport
+                            )
+                            fleets[name] = Chargers(n, profile.per_process, gen_cpus, log_dir,
+                                                    profile.picows_transport)  # fmt: skip
+                            boot = fleets[name].connect(servers[name].url, connect_timeout(n))
+                            if boot["booted"] < n:
+                                raise RuntimeError(f"{name}: booted {boot['booted']} of {n}")
                         s = steady(servers[name], fleets[name], profile)
+                        s["server_pid"] = servers[name].ps.pid
                         samples[name].append(s)
                         say(
                             f"  {name:14s} steady n={key:<6s} {s['calls_per_s']:9.0f} calls/s  "
@@ -390,7 +409,9 @@ def run_small(
                             )
                         )
                 for name, rows in samples.items():
-                    out[name][key] = {"status": "ok", **_median_sample(rows), "rounds": rows}
+                    figures = _median_sample(rows)
+                    figures.pop("server_pid", None)  # per round only
+                    out[name][key] = {"status": "ok", **figures, "rounds": rows}
             finally:
                 for fleet in fleets.values():
                     fleet.close()

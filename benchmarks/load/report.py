@@ -254,8 +254,13 @@ def markdown(results: dict[str, Any]) -> str:
                 "",
                 (
                     f"At 1 and 100 chargers each figure is the median of {rounds} interleaved "
-                    "rounds (every server in turn, the order reversed every other round) and "
-                    "each ratio the median of the ratios within a round."
+                    "rounds (every server in turn, the order reversed every other round"
+                    + (
+                        ", each round on a new server process and new chargers"
+                        if results["profile"].get("small_fresh")
+                        else ""
+                    )
+                    + ") and each ratio the median of the ratios within a round."
                 ),
             ]
         lines.append("")
