@@ -73,9 +73,12 @@ ab: build
 	$(PY) -m benchmarks.load.ab --fresh --rounds 7
 	$(PY) -m benchmarks.load.ab --fresh --rounds 7 --workload rotation
 
-# Handler answering with a cached reply vs ocppfast.now() per call, and MeterValues date-times.
+# Handler answering with a cached reply vs ocppfast.now() per call, and MeterValues date-times:
+# the engine alone (answer_path.md), then end to end on one core (answer_path_e2e.md, ~4 min).
 answer-path: build
 	$(PY) benchmarks/bench_answer_path.py
+	$(PY) -m benchmarks.load.ab --fresh --rounds 7 --servers echo-c,echo,ocppfast,ocppfast-cached \
+		--name answer_path_e2e
 
 # Several workers + Redis + simulated stations on loopback (starts its own redis-server).
 cluster-demo: build

@@ -162,3 +162,27 @@ def test_load_server_answers_with_a_valid_date_time(per_call: bool) -> None:
     body = msgspec.json.encode({"currentTime": stamp})
     assert msgspec.json.decode(body, type=HeartbeatResponse).current_time == stamp
     assert stamp.endswith("+00:00") is per_call  # datetime.isoformat() vs now()'s Z
+
+
+def test_ab_pairs_now_per_call_with_answers_built_once(tmp_path: Path) -> None:
+    """``make answer-path``'s end-to-end half: ``ocppfast-cached`` (answers built once) joins the
+    rounds when named, the ratio is reported, and ``--name`` picks the files."""
+    _run(
+        ["-m", "benchmarks.load.ab", "--n", "2", "--rounds", "2", "--window", "0.3",
+         "--warmup", "0.1", "--servers", "echo-c,echo,ocppfast,ocppfast-cached",
+         "--name", "e2e", "--out", str(tmp_path)],
+        timeout=300,
+    )  # fmt: skip
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["e2e.json", "e2e.md"]
+    data = json.loads((tmp_path / "e2e.json").read_text())
+    rounds = data["result"]["by_n"]["2"]["ocppfast-cached"]
+    assert len(rounds) == 2 and all(s["calls"] > 0 and s["errors"] == 0 for s in rounds)
+    assert data["summary"]["2"]["now_vs_cached"] > 0
+    assert "answers built once" in data["result"]["impl"]["ocppfast-cached"]
+    assert "`ocppfast-cached`" in (tmp_path / "e2e.md").read_text()
+    # not part of the load harness' default set
+    from benchmarks.load.servers import SERVERS
+
+    assert SERVERS["ocppfast-cached"].default is False
+    assert all(kind.default for name, kind in SERVERS.items() if name != "ocppfast-cached")
+    _no_children_left()

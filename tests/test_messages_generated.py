@@ -181,3 +181,46 @@ def test_optional_fields_are_unset_and_refuse_null() -> None:
     dec = v201.ACTIONS["Authorize"].request_decoder
     with pytest.raises(msgspec.ValidationError):
         dec.decode(b'{"idToken":{"idToken":"a","type":"Central"},"certificate":null}')
+
+
+def _holds_container(t: msgspec.inspect.Type, seen: set[type]) -> bool:
+    """Whether a value of type ``t`` can hold a container (list, dict, any JSON value), directly
+    or in a Struct below it: what decides ``gc`` (tools/gen_messages.py QUIRKS Q16)."""
+    mi = msgspec.inspect
+    if isinstance(t, mi.Metadata):
+        return _holds_container(t.type, seen)
+    if isinstance(t, mi.UnionType):
+        return any(_holds_container(x, seen) for x in t.types)
+    if isinstance(t, mi.StructType):
+        if t.cls in seen:
+            return True
+        return any(_holds_container(f.type, seen | {t.cls}) for f in t.fields)
+    scalars = (mi.StrType, mi.IntType, mi.FloatType, mi.BoolType, mi.EnumType, mi.NoneType)
+    return not isinstance(t, scalars)
+
+
+@pytest.mark.parametrize("package", sorted(PACKAGES))
+def test_only_scalar_only_structs_skip_the_cycle_collector(package: str) -> None:
+    """A generated Struct is ``gc=False`` exactly when none of its fields, at any depth, can hold a
+    container: such an instance cannot be in a reference cycle (unless a field holds a value of
+    the wrong type), so the collector has nothing to find in it. Any field that may hold a list,
+    a dict or ``Any`` keeps the collector on."""
+    import gc
+
+    types = [
+        t
+        for mod in (PACKAGES[package].messages, PACKAGES[package].datatypes)
+        for t in vars(mod).values()
+        if isinstance(t, type) and issubclass(t, msgspec.Struct) and t.__module__ == mod.__name__
+    ]
+    off = 0
+    for tp in types:
+        scalar = not _holds_container(msgspec.inspect.type_info(tp), set())
+        assert tp.__struct_config__.gc is (not scalar), tp
+        off += scalar
+    assert 0 < off < len(types)
+    # the two kinds as users meet them
+    hb = PACKAGES[package].HeartbeatResponse(current_time="2026-01-01T00:00:00Z")
+    assert not gc.is_tracked(hb)
+    mv = PACKAGES[package].MeterValuesRequest
+    assert mv.__struct_config__.gc is True

@@ -17,7 +17,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--full", action="store_true", help="scale to 19,000 chargers (~10 min)")
     p.add_argument(
         "--servers",
-        default=",".join(SERVERS),
+        default=",".join(name for name, kind in SERVERS.items() if kind.default),
         help=f"comma-separated subset of {','.join(SERVERS)}",
     )
     p.add_argument("--n", help="comma-separated charger counts for boot/idle/fan-out/steady")

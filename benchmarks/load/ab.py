@@ -245,6 +245,8 @@ def summarize(result: dict[str, Any]) -> dict[str, Any]:
         row["layer_pure_vs_compiled"] = paired(
             lambda u: (u["ocppfast-pure"] - u["echo-c"]) / (u["ocppfast"] - u["echo-c"])
         )
+        if "ocppfast-cached" in us:  # now() in every Heartbeat answer vs one answer built once
+            row["now_vs_cached"] = paired(lambda u: u["ocppfast"] / u["ocppfast-cached"])
         if "baseline" in us:
             row["compiled_vs_baseline"] = paired(lambda u: u["ocppfast"] / u["baseline"])
             row["pure_vs_baseline_pure"] = paired(lambda u: u["ocppfast-pure"] / u["baseline-pure"])
@@ -297,36 +299,44 @@ def markdown(result: dict[str, Any], summary: dict[str, Any], command: str) -> s
             _fmt(row.get("round_trips_compiled_vs_echo"), "x"),
         ]
         lines.append(f"| {n} | " + " | ".join(cells) + " |")
-    lines += ["", "OCPP layer = server CPU per call minus the C floor's (same round), us:", ""]
-    for n, row in summary.items():
-        lines.append(f"- N={n}: " + ", ".join(
-            f"{k} {_fmt(v)}" for k, v in row["layer_us"].items()
-        ))  # fmt: skip
-    lines += [
-        "",
-        "Calls per read(2) of the server (the window's calls over its read syscalls, from",
-        "/proc/<pid>/io; 1.00: every frame came in a read of its own, so the servers compared",
-        "paid the same kernel reads per call):",
-        "",
-    ]
-    for n, row in summary.items():
-        lines.append(f"- N={n}: " + ", ".join(
-            f"{k} {_fmt(v)}" for k, v in row.get("calls_per_read", {}).items()
-        ))  # fmt: skip
-    lines += [
-        "",
-        "Calls per time the server got the CPU (the window's calls over its scheduler slices,",
-        "/proc/<pid>/task/*/schedstat). On one shared core a server that costs more per frame",
-        "lets more frames queue while it runs and then handles them in one go, so it pays the",
-        "context switch and epoll_wait once for several; a cheaper server can be woken once per",
-        "frame. A figure well above another server's at the same N says its cost per call",
-        "includes that discount:",
-        "",
-    ]
-    for n, row in summary.items():
-        lines.append(f"- N={n}: " + ", ".join(
-            f"{k} {_fmt(v)}" for k, v in row.get("calls_per_slice", {}).items()
-        ))  # fmt: skip
+
+    def per_server(intro: list[str], key: str) -> None:
+        lines.extend(["", *intro, ""])
+        for n, row in summary.items():
+            figures = row.get(key, {})
+            lines.append(f"- N={n}: " + ", ".join(f"{k} {_fmt(v)}" for k, v in figures.items()))
+
+    per_server(
+        ["OCPP layer = server CPU per call minus the C floor's (same round), us:"], "layer_us"
+    )
+    per_server(
+        [
+            "Calls per read(2) of the server (the window's calls over its read syscalls, from",
+            "/proc/<pid>/io; 1.00: every frame came in a read of its own, so the servers compared",
+            "paid the same kernel reads per call):",
+        ],
+        "calls_per_read",
+    )
+    per_server(
+        [
+            "Calls per time the server got the CPU (the window's calls over its scheduler slices,",
+            "/proc/<pid>/task/*/schedstat). On one shared core a server that costs more per frame",
+            "lets more frames queue while it runs and then handles them in one go, so it pays the",
+            "context switch and epoll_wait once for several; a cheaper server can be woken once",
+            "per frame. A figure well above another server's at the same N says its cost per call",
+            "includes that discount:",
+        ],
+        "calls_per_slice",
+    )
+    if any(row.get("now_vs_cached") is not None for row in summary.values()):
+        lines += [
+            "",
+            "`ocppfast` (an answer built per call with `ocppfast.now()`) / `ocppfast-cached`",
+            "(answers built once), paired within each round:",
+            "",
+        ]
+        for n, row in summary.items():
+            lines.append(f"- N={n}: {_fmt(row.get('now_vs_cached'), 'x')}")
     if any(row.get("compiled_vs_baseline") is not None for row in summary.values()):
         lines += ["", "This checkout / `--baseline`'s, paired within each round:", ""]
     for n, row in summary.items():
@@ -354,6 +364,7 @@ def main(argv: list[str] | None = None) -> int:
         help="start every server and its chargers anew for each round",
     )
     p.add_argument("--out", default=os.path.join(ROOT, "benchmarks", "results"))
+    p.add_argument("--name", help="file name stem of the results (default: ab, ab-<workload>)")
     p.add_argument(
         "--baseline",
         metavar="DIR",
@@ -377,7 +388,7 @@ def main(argv: list[str] | None = None) -> int:
     command = "python -m benchmarks.load.ab " + " ".join(argv if argv is not None else sys.argv[1:])
     text = markdown(result, summary, command.strip())
     os.makedirs(args.out, exist_ok=True)
-    stem = "ab" if args.workload == "heartbeat" else f"ab-{args.workload}"
+    stem = args.name or ("ab" if args.workload == "heartbeat" else f"ab-{args.workload}")
     Path(args.out, f"{stem}.md").write_text(text)
     Path(args.out, f"{stem}.json").write_text(
         json.dumps({"result": result, "summary": summary}, indent=1) + "\n"

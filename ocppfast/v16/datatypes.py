@@ -125,7 +125,7 @@ def _check_decimals(value: float | UnsetType, digits: int, wire: str) -> None:
         raise ValueError(f"Expected `number` that's a multiple of {10**-digits} at `{wire}`")
 
 
-class IdTagInfo(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class IdTagInfo(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """``IdTagInfo``."""
 
     status: AuthorizationStatus = field(name="status")
@@ -133,7 +133,7 @@ class IdTagInfo(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=
     parent_id_tag: String20 | UnsetType = field(default=UNSET, name="parentIdTag")
 
 
-class CertificateHashDataType(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class CertificateHashDataType(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """``CertificateHashDataType``."""
 
     hash_algorithm: HashAlgorithmEnumType = field(name="hashAlgorithm")
@@ -142,7 +142,7 @@ class CertificateHashDataType(Struct, kw_only=True, omit_defaults=True, forbid_u
     serial_number: String40 = field(name="serialNumber")
 
 
-class ChargingSchedulePeriod(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class ChargingSchedulePeriod(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """``ChargingSchedulePeriod``."""
 
     start_period: Int32 = field(name="startPeriod")
@@ -166,7 +166,7 @@ class ChargingSchedule(Struct, kw_only=True, omit_defaults=True, forbid_unknown_
         _check_decimals(self.min_charging_rate, 1, "minChargingRate")
 
 
-class KeyValue(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class KeyValue(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """``KeyValue``."""
 
     key: String50 = field(name="key")
@@ -174,7 +174,7 @@ class KeyValue(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=T
     value: String500 | UnsetType = field(default=UNSET, name="value")
 
 
-class LogParametersType(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class LogParametersType(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """``LogParametersType``."""
 
     remote_location: String512 = field(name="remoteLocation")
@@ -182,7 +182,7 @@ class LogParametersType(Struct, kw_only=True, omit_defaults=True, forbid_unknown
     latest_timestamp: DateTime | UnsetType = field(default=UNSET, name="latestTimestamp")
 
 
-class SampledValue(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class SampledValue(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """``SampledValue``."""
 
     value: str = field(name="value")
@@ -215,14 +215,14 @@ class ChargingProfile(Struct, kw_only=True, omit_defaults=True, forbid_unknown_f
     valid_to: DateTime | UnsetType = field(default=UNSET, name="validTo")
 
 
-class AuthorizationData(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class AuthorizationData(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """``AuthorizationData``."""
 
     id_tag: String20 = field(name="idTag")
     id_tag_info: IdTagInfo | UnsetType = field(default=UNSET, name="idTagInfo")
 
 
-class FirmwareType(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class FirmwareType(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """``FirmwareType``."""
 
     location: String512 = field(name="location")
@@ -232,7 +232,7 @@ class FirmwareType(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fiel
     install_date_time: DateTime | UnsetType = field(default=UNSET, name="installDateTime")
 
 
-class SampledValue_StopTransaction(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class SampledValue_StopTransaction(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """``SampledValue_StopTransaction``."""
 
     value: str = field(name="value")

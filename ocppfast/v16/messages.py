@@ -154,7 +154,7 @@ __all__ = [
 ]
 
 
-class AuthorizeRequest(Request["AuthorizeResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class AuthorizeRequest(Request["AuthorizeResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     ``Authorize`` request payload (schema ``Authorize.json``).
     """
@@ -162,7 +162,7 @@ class AuthorizeRequest(Request["AuthorizeResponse"], kw_only=True, omit_defaults
     id_tag: String20 = field(name="idTag")
 
 
-class AuthorizeResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class AuthorizeResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     ``Authorize`` response payload (schema ``AuthorizeResponse.json``).
     """
@@ -170,7 +170,7 @@ class AuthorizeResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown
     id_tag_info: IdTagInfo = field(name="idTagInfo")
 
 
-class BootNotificationRequest(Request["BootNotificationResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class BootNotificationRequest(Request["BootNotificationResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     ``BootNotification`` request payload (schema ``BootNotification.json``).
     """
@@ -186,7 +186,7 @@ class BootNotificationRequest(Request["BootNotificationResponse"], kw_only=True,
     meter_serial_number: String25 | UnsetType = field(default=UNSET, name="meterSerialNumber")
 
 
-class BootNotificationResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class BootNotificationResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     ``BootNotification`` response payload (schema ``BootNotificationResponse.json``).
     """
@@ -196,7 +196,7 @@ class BootNotificationResponse(Struct, kw_only=True, omit_defaults=True, forbid_
     interval: Int32 = field(name="interval")
 
 
-class CancelReservationRequest(Request["CancelReservationResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class CancelReservationRequest(Request["CancelReservationResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     ``CancelReservation`` request payload (schema ``CancelReservation.json``).
     """
@@ -204,7 +204,7 @@ class CancelReservationRequest(Request["CancelReservationResponse"], kw_only=Tru
     reservation_id: Int32 = field(name="reservationId")
 
 
-class CancelReservationResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class CancelReservationResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     ``CancelReservation`` response payload (schema ``CancelReservationResponse.json``).
     """
@@ -212,7 +212,7 @@ class CancelReservationResponse(Struct, kw_only=True, omit_defaults=True, forbid
     status: CancelReservationStatus = field(name="status")
 
 
-class CertificateSignedRequest(Request["CertificateSignedResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class CertificateSignedRequest(Request["CertificateSignedResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     ``CertificateSigned`` request payload (schema ``CertificateSigned.json``).
     """
@@ -220,7 +220,7 @@ class CertificateSignedRequest(Request["CertificateSignedResponse"], kw_only=Tru
     certificate_chain: String10000 = field(name="certificateChain")
 
 
-class CertificateSignedResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class CertificateSignedResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     ``CertificateSigned`` response payload (schema ``CertificateSignedResponse.json``).
     """
@@ -228,7 +228,7 @@ class CertificateSignedResponse(Struct, kw_only=True, omit_defaults=True, forbid
     status: CertificateSignedStatusEnumType = field(name="status")
 
 
-class ChangeAvailabilityRequest(Request["ChangeAvailabilityResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class ChangeAvailabilityRequest(Request["ChangeAvailabilityResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     ``ChangeAvailability`` request payload (schema ``ChangeAvailability.json``).
     """
@@ -237,7 +237,7 @@ class ChangeAvailabilityRequest(Request["ChangeAvailabilityResponse"], kw_only=T
     type: AvailabilityType = field(name="type")
 
 
-class ChangeAvailabilityResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class ChangeAvailabilityResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     ``ChangeAvailability`` response payload (schema ``ChangeAvailabilityResponse.json``).
     """
@@ -245,7 +245,7 @@ class ChangeAvailabilityResponse(Struct, kw_only=True, omit_defaults=True, forbi
     status: AvailabilityStatus = field(name="status")
 
 
-class ChangeConfigurationRequest(Request["ChangeConfigurationResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class ChangeConfigurationRequest(Request["ChangeConfigurationResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     ``ChangeConfiguration`` request payload (schema ``ChangeConfiguration.json``).
     """
@@ -254,7 +254,7 @@ class ChangeConfigurationRequest(Request["ChangeConfigurationResponse"], kw_only
     value: String500 = field(name="value")
 
 
-class ChangeConfigurationResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class ChangeConfigurationResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     ``ChangeConfiguration`` response payload (schema ``ChangeConfigurationResponse.json``).
     """
@@ -262,13 +262,13 @@ class ChangeConfigurationResponse(Struct, kw_only=True, omit_defaults=True, forb
     status: ConfigurationStatus = field(name="status")
 
 
-class ClearCacheRequest(Request["ClearCacheResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class ClearCacheRequest(Request["ClearCacheResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     ``ClearCache`` request payload (schema ``ClearCache.json``).
     """
 
 
-class ClearCacheResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class ClearCacheResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     ``ClearCache`` response payload (schema ``ClearCacheResponse.json``).
     """
@@ -276,7 +276,7 @@ class ClearCacheResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknow
     status: ClearCacheStatus = field(name="status")
 
 
-class ClearChargingProfileRequest(Request["ClearChargingProfileResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class ClearChargingProfileRequest(Request["ClearChargingProfileResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     ``ClearChargingProfile`` request payload (schema ``ClearChargingProfile.json``).
     """
@@ -287,7 +287,7 @@ class ClearChargingProfileRequest(Request["ClearChargingProfileResponse"], kw_on
     stack_level: Int32 | UnsetType = field(default=UNSET, name="stackLevel")
 
 
-class ClearChargingProfileResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class ClearChargingProfileResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     ``ClearChargingProfile`` response payload (schema ``ClearChargingProfileResponse.json``).
     """
@@ -295,7 +295,7 @@ class ClearChargingProfileResponse(Struct, kw_only=True, omit_defaults=True, for
     status: ClearChargingProfileStatus = field(name="status")
 
 
-class DataTransferRequest(Request["DataTransferResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class DataTransferRequest(Request["DataTransferResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     ``DataTransfer`` request payload (schema ``DataTransfer.json``).
     """
@@ -305,7 +305,7 @@ class DataTransferRequest(Request["DataTransferResponse"], kw_only=True, omit_de
     data: str | UnsetType = field(default=UNSET, name="data")
 
 
-class DataTransferResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class DataTransferResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     ``DataTransfer`` response payload (schema ``DataTransferResponse.json``).
     """
@@ -314,7 +314,7 @@ class DataTransferResponse(Struct, kw_only=True, omit_defaults=True, forbid_unkn
     data: str | UnsetType = field(default=UNSET, name="data")
 
 
-class DeleteCertificateRequest(Request["DeleteCertificateResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class DeleteCertificateRequest(Request["DeleteCertificateResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     ``DeleteCertificate`` request payload (schema ``DeleteCertificate.json``).
     """
@@ -322,7 +322,7 @@ class DeleteCertificateRequest(Request["DeleteCertificateResponse"], kw_only=Tru
     certificate_hash_data: CertificateHashDataType = field(name="certificateHashData")
 
 
-class DeleteCertificateResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class DeleteCertificateResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     ``DeleteCertificate`` response payload (schema ``DeleteCertificateResponse.json``).
     """
@@ -330,7 +330,7 @@ class DeleteCertificateResponse(Struct, kw_only=True, omit_defaults=True, forbid
     status: DeleteCertificateStatusEnumType = field(name="status")
 
 
-class DiagnosticsStatusNotificationRequest(Request["DiagnosticsStatusNotificationResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class DiagnosticsStatusNotificationRequest(Request["DiagnosticsStatusNotificationResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     ``DiagnosticsStatusNotification`` request payload (schema
     ``DiagnosticsStatusNotification.json``).
@@ -339,14 +339,14 @@ class DiagnosticsStatusNotificationRequest(Request["DiagnosticsStatusNotificatio
     status: DiagnosticsStatus = field(name="status")
 
 
-class DiagnosticsStatusNotificationResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class DiagnosticsStatusNotificationResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     ``DiagnosticsStatusNotification`` response payload (schema
     ``DiagnosticsStatusNotificationResponse.json``).
     """
 
 
-class ExtendedTriggerMessageRequest(Request["ExtendedTriggerMessageResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class ExtendedTriggerMessageRequest(Request["ExtendedTriggerMessageResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     ``ExtendedTriggerMessage`` request payload (schema ``ExtendedTriggerMessage.json``).
     """
@@ -355,7 +355,7 @@ class ExtendedTriggerMessageRequest(Request["ExtendedTriggerMessageResponse"], k
     connector_id: Integer | UnsetType = field(default=UNSET, name="connectorId")
 
 
-class ExtendedTriggerMessageResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class ExtendedTriggerMessageResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     ``ExtendedTriggerMessage`` response payload (schema
     ``ExtendedTriggerMessageResponse.json``).
@@ -364,7 +364,7 @@ class ExtendedTriggerMessageResponse(Struct, kw_only=True, omit_defaults=True, f
     status: TriggerMessageStatusEnumType = field(name="status")
 
 
-class FirmwareStatusNotificationRequest(Request["FirmwareStatusNotificationResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class FirmwareStatusNotificationRequest(Request["FirmwareStatusNotificationResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     ``FirmwareStatusNotification`` request payload (schema ``FirmwareStatusNotification.json``).
     """
@@ -372,14 +372,14 @@ class FirmwareStatusNotificationRequest(Request["FirmwareStatusNotificationRespo
     status: FirmwareStatus = field(name="status")
 
 
-class FirmwareStatusNotificationResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class FirmwareStatusNotificationResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     ``FirmwareStatusNotification`` response payload (schema
     ``FirmwareStatusNotificationResponse.json``).
     """
 
 
-class GetCompositeScheduleRequest(Request["GetCompositeScheduleResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class GetCompositeScheduleRequest(Request["GetCompositeScheduleResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     ``GetCompositeSchedule`` request payload (schema ``GetCompositeSchedule.json``).
     """
@@ -417,7 +417,7 @@ class GetConfigurationResponse(Struct, kw_only=True, omit_defaults=True, forbid_
     unknown_key: list[String50] | UnsetType = field(default=UNSET, name="unknownKey")
 
 
-class GetDiagnosticsRequest(Request["GetDiagnosticsResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class GetDiagnosticsRequest(Request["GetDiagnosticsResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     ``GetDiagnostics`` request payload (schema ``GetDiagnostics.json``).
     """
@@ -429,7 +429,7 @@ class GetDiagnosticsRequest(Request["GetDiagnosticsResponse"], kw_only=True, omi
     stop_time: DateTime | UnsetType = field(default=UNSET, name="stopTime")
 
 
-class GetDiagnosticsResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class GetDiagnosticsResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     ``GetDiagnostics`` response payload (schema ``GetDiagnosticsResponse.json``).
     """
@@ -437,7 +437,7 @@ class GetDiagnosticsResponse(Struct, kw_only=True, omit_defaults=True, forbid_un
     file_name: String255 | UnsetType = field(default=UNSET, name="fileName")
 
 
-class GetInstalledCertificateIdsRequest(Request["GetInstalledCertificateIdsResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class GetInstalledCertificateIdsRequest(Request["GetInstalledCertificateIdsResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     ``GetInstalledCertificateIds`` request payload (schema ``GetInstalledCertificateIds.json``).
     """
@@ -455,13 +455,13 @@ class GetInstalledCertificateIdsResponse(Struct, kw_only=True, omit_defaults=Tru
     certificate_hash_data: Annotated[list[CertificateHashDataType], Meta(min_length=1)] | UnsetType = field(default=UNSET, name="certificateHashData")
 
 
-class GetLocalListVersionRequest(Request["GetLocalListVersionResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class GetLocalListVersionRequest(Request["GetLocalListVersionResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     ``GetLocalListVersion`` request payload (schema ``GetLocalListVersion.json``).
     """
 
 
-class GetLocalListVersionResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class GetLocalListVersionResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     ``GetLocalListVersion`` response payload (schema ``GetLocalListVersionResponse.json``).
     """
@@ -469,7 +469,7 @@ class GetLocalListVersionResponse(Struct, kw_only=True, omit_defaults=True, forb
     list_version: Int32 = field(name="listVersion")
 
 
-class GetLogRequest(Request["GetLogResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class GetLogRequest(Request["GetLogResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     ``GetLog`` request payload (schema ``GetLog.json``).
     """
@@ -481,7 +481,7 @@ class GetLogRequest(Request["GetLogResponse"], kw_only=True, omit_defaults=True,
     retry_interval: Integer | UnsetType = field(default=UNSET, name="retryInterval")
 
 
-class GetLogResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class GetLogResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     ``GetLog`` response payload (schema ``GetLogResponse.json``).
     """
@@ -490,13 +490,13 @@ class GetLogResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fi
     filename: String255 | UnsetType = field(default=UNSET, name="filename")
 
 
-class HeartbeatRequest(Request["HeartbeatResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class HeartbeatRequest(Request["HeartbeatResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     ``Heartbeat`` request payload (schema ``Heartbeat.json``).
     """
 
 
-class HeartbeatResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class HeartbeatResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     ``Heartbeat`` response payload (schema ``HeartbeatResponse.json``).
     """
@@ -504,7 +504,7 @@ class HeartbeatResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown
     current_time: DateTime = field(name="currentTime")
 
 
-class InstallCertificateRequest(Request["InstallCertificateResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class InstallCertificateRequest(Request["InstallCertificateResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     ``InstallCertificate`` request payload (schema ``InstallCertificate.json``).
     """
@@ -513,7 +513,7 @@ class InstallCertificateRequest(Request["InstallCertificateResponse"], kw_only=T
     certificate: String5500 = field(name="certificate")
 
 
-class InstallCertificateResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class InstallCertificateResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     ``InstallCertificate`` response payload (schema ``InstallCertificateResponse.json``).
     """
@@ -521,7 +521,7 @@ class InstallCertificateResponse(Struct, kw_only=True, omit_defaults=True, forbi
     status: InstallCertificateStatusEnumType = field(name="status")
 
 
-class LogStatusNotificationRequest(Request["LogStatusNotificationResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class LogStatusNotificationRequest(Request["LogStatusNotificationResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     ``LogStatusNotification`` request payload (schema ``LogStatusNotification.json``).
     """
@@ -530,7 +530,7 @@ class LogStatusNotificationRequest(Request["LogStatusNotificationResponse"], kw_
     request_id: Integer | UnsetType = field(default=UNSET, name="requestId")
 
 
-class LogStatusNotificationResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class LogStatusNotificationResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     ``LogStatusNotification`` response payload (schema ``LogStatusNotificationResponse.json``).
     """
@@ -546,7 +546,7 @@ class MeterValuesRequest(Request["MeterValuesResponse"], kw_only=True, omit_defa
     transaction_id: Int32 | UnsetType = field(default=UNSET, name="transactionId")
 
 
-class MeterValuesResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class MeterValuesResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     ``MeterValues`` response payload (schema ``MeterValuesResponse.json``).
     """
@@ -562,7 +562,7 @@ class RemoteStartTransactionRequest(Request["RemoteStartTransactionResponse"], k
     charging_profile: ChargingProfile | UnsetType = field(default=UNSET, name="chargingProfile")
 
 
-class RemoteStartTransactionResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class RemoteStartTransactionResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     ``RemoteStartTransaction`` response payload (schema
     ``RemoteStartTransactionResponse.json``).
@@ -571,7 +571,7 @@ class RemoteStartTransactionResponse(Struct, kw_only=True, omit_defaults=True, f
     status: RemoteStartStopStatus = field(name="status")
 
 
-class RemoteStopTransactionRequest(Request["RemoteStopTransactionResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class RemoteStopTransactionRequest(Request["RemoteStopTransactionResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     ``RemoteStopTransaction`` request payload (schema ``RemoteStopTransaction.json``).
     """
@@ -579,7 +579,7 @@ class RemoteStopTransactionRequest(Request["RemoteStopTransactionResponse"], kw_
     transaction_id: Int32 = field(name="transactionId")
 
 
-class RemoteStopTransactionResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class RemoteStopTransactionResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     ``RemoteStopTransaction`` response payload (schema ``RemoteStopTransactionResponse.json``).
     """
@@ -587,7 +587,7 @@ class RemoteStopTransactionResponse(Struct, kw_only=True, omit_defaults=True, fo
     status: RemoteStartStopStatus = field(name="status")
 
 
-class ReserveNowRequest(Request["ReserveNowResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class ReserveNowRequest(Request["ReserveNowResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     ``ReserveNow`` request payload (schema ``ReserveNow.json``).
     """
@@ -599,7 +599,7 @@ class ReserveNowRequest(Request["ReserveNowResponse"], kw_only=True, omit_defaul
     parent_id_tag: String20 | UnsetType = field(default=UNSET, name="parentIdTag")
 
 
-class ReserveNowResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class ReserveNowResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     ``ReserveNow`` response payload (schema ``ReserveNowResponse.json``).
     """
@@ -607,7 +607,7 @@ class ReserveNowResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknow
     status: ReservationStatus = field(name="status")
 
 
-class ResetRequest(Request["ResetResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class ResetRequest(Request["ResetResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     ``Reset`` request payload (schema ``Reset.json``).
     """
@@ -615,7 +615,7 @@ class ResetRequest(Request["ResetResponse"], kw_only=True, omit_defaults=True, f
     type: ResetType = field(name="type")
 
 
-class ResetResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class ResetResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     ``Reset`` response payload (schema ``ResetResponse.json``).
     """
@@ -623,7 +623,7 @@ class ResetResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fie
     status: ResetStatus = field(name="status")
 
 
-class SecurityEventNotificationRequest(Request["SecurityEventNotificationResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class SecurityEventNotificationRequest(Request["SecurityEventNotificationResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     ``SecurityEventNotification`` request payload (schema ``SecurityEventNotification.json``).
     """
@@ -633,7 +633,7 @@ class SecurityEventNotificationRequest(Request["SecurityEventNotificationRespons
     tech_info: String255 | UnsetType = field(default=UNSET, name="techInfo")
 
 
-class SecurityEventNotificationResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class SecurityEventNotificationResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     ``SecurityEventNotification`` response payload (schema
     ``SecurityEventNotificationResponse.json``).
@@ -650,7 +650,7 @@ class SendLocalListRequest(Request["SendLocalListResponse"], kw_only=True, omit_
     local_authorization_list: list[AuthorizationData] | UnsetType = field(default=UNSET, name="localAuthorizationList")
 
 
-class SendLocalListResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class SendLocalListResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     ``SendLocalList`` response payload (schema ``SendLocalListResponse.json``).
     """
@@ -667,7 +667,7 @@ class SetChargingProfileRequest(Request["SetChargingProfileResponse"], kw_only=T
     cs_charging_profiles: ChargingProfile = field(name="csChargingProfiles")
 
 
-class SetChargingProfileResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class SetChargingProfileResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     ``SetChargingProfile`` response payload (schema ``SetChargingProfileResponse.json``).
     """
@@ -675,7 +675,7 @@ class SetChargingProfileResponse(Struct, kw_only=True, omit_defaults=True, forbi
     status: ChargingProfileStatus = field(name="status")
 
 
-class SignCertificateRequest(Request["SignCertificateResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class SignCertificateRequest(Request["SignCertificateResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     ``SignCertificate`` request payload (schema ``SignCertificate.json``).
     """
@@ -683,7 +683,7 @@ class SignCertificateRequest(Request["SignCertificateResponse"], kw_only=True, o
     csr: String5500 = field(name="csr")
 
 
-class SignCertificateResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class SignCertificateResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     ``SignCertificate`` response payload (schema ``SignCertificateResponse.json``).
     """
@@ -691,7 +691,7 @@ class SignCertificateResponse(Struct, kw_only=True, omit_defaults=True, forbid_u
     status: GenericStatusEnumType = field(name="status")
 
 
-class SignedFirmwareStatusNotificationRequest(Request["SignedFirmwareStatusNotificationResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class SignedFirmwareStatusNotificationRequest(Request["SignedFirmwareStatusNotificationResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     ``SignedFirmwareStatusNotification`` request payload (schema
     ``SignedFirmwareStatusNotification.json``).
@@ -701,14 +701,14 @@ class SignedFirmwareStatusNotificationRequest(Request["SignedFirmwareStatusNotif
     request_id: Integer | UnsetType = field(default=UNSET, name="requestId")
 
 
-class SignedFirmwareStatusNotificationResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class SignedFirmwareStatusNotificationResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     ``SignedFirmwareStatusNotification`` response payload (schema
     ``SignedFirmwareStatusNotificationResponse.json``).
     """
 
 
-class SignedUpdateFirmwareRequest(Request["SignedUpdateFirmwareResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class SignedUpdateFirmwareRequest(Request["SignedUpdateFirmwareResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     ``SignedUpdateFirmware`` request payload (schema ``SignedUpdateFirmware.json``).
     """
@@ -719,7 +719,7 @@ class SignedUpdateFirmwareRequest(Request["SignedUpdateFirmwareResponse"], kw_on
     retry_interval: Integer | UnsetType = field(default=UNSET, name="retryInterval")
 
 
-class SignedUpdateFirmwareResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class SignedUpdateFirmwareResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     ``SignedUpdateFirmware`` response payload (schema ``SignedUpdateFirmwareResponse.json``).
     """
@@ -727,7 +727,7 @@ class SignedUpdateFirmwareResponse(Struct, kw_only=True, omit_defaults=True, for
     status: UpdateFirmwareStatusEnumType = field(name="status")
 
 
-class StartTransactionRequest(Request["StartTransactionResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class StartTransactionRequest(Request["StartTransactionResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     ``StartTransaction`` request payload (schema ``StartTransaction.json``).
     """
@@ -739,7 +739,7 @@ class StartTransactionRequest(Request["StartTransactionResponse"], kw_only=True,
     reservation_id: Int32 | UnsetType = field(default=UNSET, name="reservationId")
 
 
-class StartTransactionResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class StartTransactionResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     ``StartTransaction`` response payload (schema ``StartTransactionResponse.json``).
     """
@@ -748,7 +748,7 @@ class StartTransactionResponse(Struct, kw_only=True, omit_defaults=True, forbid_
     transaction_id: Int32 = field(name="transactionId")
 
 
-class StatusNotificationRequest(Request["StatusNotificationResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class StatusNotificationRequest(Request["StatusNotificationResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     ``StatusNotification`` request payload (schema ``StatusNotification.json``).
     """
@@ -762,7 +762,7 @@ class StatusNotificationRequest(Request["StatusNotificationResponse"], kw_only=T
     vendor_error_code: String50 | UnsetType = field(default=UNSET, name="vendorErrorCode")
 
 
-class StatusNotificationResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class StatusNotificationResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     ``StatusNotification`` response payload (schema ``StatusNotificationResponse.json``).
     """
@@ -781,7 +781,7 @@ class StopTransactionRequest(Request["StopTransactionResponse"], kw_only=True, o
     transaction_data: list[MeterValue_StopTransaction] | UnsetType = field(default=UNSET, name="transactionData")
 
 
-class StopTransactionResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class StopTransactionResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     ``StopTransaction`` response payload (schema ``StopTransactionResponse.json``).
     """
@@ -789,7 +789,7 @@ class StopTransactionResponse(Struct, kw_only=True, omit_defaults=True, forbid_u
     id_tag_info: IdTagInfo | UnsetType = field(default=UNSET, name="idTagInfo")
 
 
-class TriggerMessageRequest(Request["TriggerMessageResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class TriggerMessageRequest(Request["TriggerMessageResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     ``TriggerMessage`` request payload (schema ``TriggerMessage.json``).
     """
@@ -798,7 +798,7 @@ class TriggerMessageRequest(Request["TriggerMessageResponse"], kw_only=True, omi
     connector_id: Int32 | UnsetType = field(default=UNSET, name="connectorId")
 
 
-class TriggerMessageResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class TriggerMessageResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     ``TriggerMessage`` response payload (schema ``TriggerMessageResponse.json``).
     """
@@ -806,7 +806,7 @@ class TriggerMessageResponse(Struct, kw_only=True, omit_defaults=True, forbid_un
     status: TriggerMessageStatus = field(name="status")
 
 
-class UnlockConnectorRequest(Request["UnlockConnectorResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class UnlockConnectorRequest(Request["UnlockConnectorResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     ``UnlockConnector`` request payload (schema ``UnlockConnector.json``).
     """
@@ -814,7 +814,7 @@ class UnlockConnectorRequest(Request["UnlockConnectorResponse"], kw_only=True, o
     connector_id: Int32 = field(name="connectorId")
 
 
-class UnlockConnectorResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class UnlockConnectorResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     ``UnlockConnector`` response payload (schema ``UnlockConnectorResponse.json``).
     """
@@ -822,7 +822,7 @@ class UnlockConnectorResponse(Struct, kw_only=True, omit_defaults=True, forbid_u
     status: UnlockStatus = field(name="status")
 
 
-class UpdateFirmwareRequest(Request["UpdateFirmwareResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class UpdateFirmwareRequest(Request["UpdateFirmwareResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     ``UpdateFirmware`` request payload (schema ``UpdateFirmware.json``).
     """
@@ -833,7 +833,7 @@ class UpdateFirmwareRequest(Request["UpdateFirmwareResponse"], kw_only=True, omi
     retry_interval: Int32 | UnsetType = field(default=UNSET, name="retryInterval")
 
 
-class UpdateFirmwareResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class UpdateFirmwareResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     ``UpdateFirmware`` response payload (schema ``UpdateFirmwareResponse.json``).
     """

@@ -210,7 +210,7 @@ String7500 = Annotated[str, Meta(max_length=7500)]
 String10000 = Annotated[str, Meta(max_length=10000)]
 
 
-class CustomDataType(Struct, kw_only=True, omit_defaults=True):
+class CustomDataType(Struct, kw_only=True, omit_defaults=True, gc=False):
     """
     This class does not get 'AdditionalProperties = false' in the schema generation, so it can
     be extended with arbitrary JSON properties to allow adding custom data.
@@ -219,7 +219,7 @@ class CustomDataType(Struct, kw_only=True, omit_defaults=True):
     vendor_id: String255 = field(name="vendorId")
 
 
-class AdditionalInfoType(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class AdditionalInfoType(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     Contains a case insensitive identifier to use for the authorization and the type of
     authorization to support multiple forms of identifiers.
@@ -242,7 +242,7 @@ class IdTokenType(Struct, kw_only=True, omit_defaults=True, forbid_unknown_field
     additional_info: Annotated[list[AdditionalInfoType], Meta(min_length=1)] | UnsetType = field(default=UNSET, name="additionalInfo")
 
 
-class OCSPRequestDataType(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class OCSPRequestDataType(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """``OCSPRequestDataType``."""
 
     hash_algorithm: HashAlgorithmEnumType = field(name="hashAlgorithm")
@@ -253,7 +253,7 @@ class OCSPRequestDataType(Struct, kw_only=True, omit_defaults=True, forbid_unkno
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
-class MessageContentType(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class MessageContentType(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     Message_ Content urn:x-enexis:ecdm:uid:2:234490 Contains message details, for a message to
     be displayed on a Charging Station.
@@ -283,7 +283,7 @@ class IdTokenInfoType(Struct, kw_only=True, omit_defaults=True, forbid_unknown_f
     personal_message: MessageContentType | UnsetType = field(default=UNSET, name="personalMessage")
 
 
-class ModemType(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class ModemType(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     Wireless_ Communication_ Module urn:x-oca:ocpp:uid:2:233306 Defines parameters required for
     initiating and maintaining wireless communication with other devices.
@@ -294,7 +294,7 @@ class ModemType(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=
     imsi: String20 | UnsetType = field(default=UNSET, name="imsi")
 
 
-class ChargingStationType(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class ChargingStationType(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     Charge_ Point urn:x-oca:ocpp:uid:2:233122 The physical system where an Electrical Vehicle
     (EV) can be charged.
@@ -308,7 +308,7 @@ class ChargingStationType(Struct, kw_only=True, omit_defaults=True, forbid_unkno
     firmware_version: String50 | UnsetType = field(default=UNSET, name="firmwareVersion")
 
 
-class StatusInfoType(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class StatusInfoType(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     Element providing more information about the status.
     """
@@ -318,7 +318,7 @@ class StatusInfoType(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fi
     additional_info: String512 | UnsetType = field(default=UNSET, name="additionalInfo")
 
 
-class EVSEType(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class EVSEType(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     EVSE urn:x-oca:ocpp:uid:2:233123 Electric Vehicle Supply Equipment
     """
@@ -328,7 +328,7 @@ class EVSEType(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=T
     connector_id: Integer | UnsetType = field(default=UNSET, name="connectorId")
 
 
-class ClearChargingProfileType(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class ClearChargingProfileType(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     Charging_ Profile urn:x-oca:ocpp:uid:2:233255 A ChargingProfile consists of a
     ChargingSchedule, describing the amount of power or current that can be delivered per time
@@ -341,7 +341,7 @@ class ClearChargingProfileType(Struct, kw_only=True, omit_defaults=True, forbid_
     stack_level: Integer | UnsetType = field(default=UNSET, name="stackLevel")
 
 
-class ClearMonitoringResultType(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class ClearMonitoringResultType(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """``ClearMonitoringResultType``."""
 
     status: ClearMonitoringStatusEnumType = field(name="status")
@@ -350,7 +350,7 @@ class ClearMonitoringResultType(Struct, kw_only=True, omit_defaults=True, forbid
     status_info: StatusInfoType | UnsetType = field(default=UNSET, name="statusInfo")
 
 
-class CertificateHashDataType(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class CertificateHashDataType(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """``CertificateHashDataType``."""
 
     hash_algorithm: HashAlgorithmEnumType = field(name="hashAlgorithm")
@@ -374,7 +374,7 @@ class ChargingProfileCriterionType(Struct, kw_only=True, omit_defaults=True, for
     charging_limit_source: Annotated[list[ChargingLimitSourceEnumType], Meta(min_length=1, max_length=4)] | UnsetType = field(default=UNSET, name="chargingLimitSource")
 
 
-class ChargingSchedulePeriodType(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class ChargingSchedulePeriodType(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     Charging_ Schedule_ Period urn:x-oca:ocpp:uid:2:233257 Charging schedule period structure
     defines a time period in a charging schedule.
@@ -409,7 +409,7 @@ class CertificateHashDataChainType(Struct, kw_only=True, omit_defaults=True, for
     child_certificate_hash_data: Annotated[list[CertificateHashDataType], Meta(min_length=1, max_length=4)] | UnsetType = field(default=UNSET, name="childCertificateHashData")
 
 
-class LogParametersType(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class LogParametersType(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     Log urn:x-enexis:ecdm:uid:2:233373 Generic class for the configuration of logging entries.
     """
@@ -420,7 +420,7 @@ class LogParametersType(Struct, kw_only=True, omit_defaults=True, forbid_unknown
     latest_timestamp: DateTime | UnsetType = field(default=UNSET, name="latestTimestamp")
 
 
-class ComponentType(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class ComponentType(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     A physical or logical component
     """
@@ -431,7 +431,7 @@ class ComponentType(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fie
     instance: String50 | UnsetType = field(default=UNSET, name="instance")
 
 
-class VariableType(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class VariableType(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     Reference key to a component-variable.
     """
@@ -441,7 +441,7 @@ class VariableType(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fiel
     instance: String50 | UnsetType = field(default=UNSET, name="instance")
 
 
-class ComponentVariableType(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class ComponentVariableType(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     Class to report components, variables and variable attributes and characteristics.
     """
@@ -451,7 +451,7 @@ class ComponentVariableType(Struct, kw_only=True, omit_defaults=True, forbid_unk
     variable: VariableType | UnsetType = field(default=UNSET, name="variable")
 
 
-class GetVariableDataType(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class GetVariableDataType(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     Class to hold parameters for GetVariables request.
     """
@@ -462,7 +462,7 @@ class GetVariableDataType(Struct, kw_only=True, omit_defaults=True, forbid_unkno
     attribute_type: AttributeEnumType | UnsetType = field(default=UNSET, name="attributeType")
 
 
-class GetVariableResultType(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class GetVariableResultType(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     Class to hold results of GetVariables request.
     """
@@ -476,7 +476,7 @@ class GetVariableResultType(Struct, kw_only=True, omit_defaults=True, forbid_unk
     attribute_value: String2500 | UnsetType = field(default=UNSET, name="attributeValue")
 
 
-class SignedMeterValueType(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class SignedMeterValueType(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     Represent a signed version of the meter value.
     """
@@ -488,7 +488,7 @@ class SignedMeterValueType(Struct, kw_only=True, omit_defaults=True, forbid_unkn
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
-class UnitOfMeasureType(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class UnitOfMeasureType(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     Represents a UnitOfMeasure with a multiplier
     """
@@ -498,7 +498,7 @@ class UnitOfMeasureType(Struct, kw_only=True, omit_defaults=True, forbid_unknown
     multiplier: Integer | UnsetType = field(default=UNSET, name="multiplier")
 
 
-class SampledValueType(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class SampledValueType(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     Sampled_ Value urn:x-oca:ocpp:uid:2:233266 Single sampled value in MeterValues. Each value
     can be accompanied by optional fields.
@@ -530,7 +530,7 @@ class MeterValueType(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fi
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
-class ChargingLimitType(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class ChargingLimitType(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     Charging_ Limit urn:x-enexis:ecdm:uid:2:234489
     """
@@ -540,7 +540,7 @@ class ChargingLimitType(Struct, kw_only=True, omit_defaults=True, forbid_unknown
     is_grid_critical: bool | UnsetType = field(default=UNSET, name="isGridCritical")
 
 
-class RelativeTimeIntervalType(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class RelativeTimeIntervalType(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     Relative_ Timer_ Interval urn:x-oca:ocpp:uid:2:233270
     """
@@ -550,7 +550,7 @@ class RelativeTimeIntervalType(Struct, kw_only=True, omit_defaults=True, forbid_
     duration: Integer | UnsetType = field(default=UNSET, name="duration")
 
 
-class CostType(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class CostType(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     Cost urn:x-oca:ocpp:uid:2:233258
     """
@@ -611,7 +611,7 @@ class ChargingScheduleType(Struct, kw_only=True, omit_defaults=True, forbid_unkn
     sales_tariff: SalesTariffType | UnsetType = field(default=UNSET, name="salesTariff")
 
 
-class MessageInfoType(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class MessageInfoType(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     Message_ Info urn:x-enexis:ecdm:uid:2:233264 Contains message details, for a message to be
     displayed on a Charging Station.
@@ -628,7 +628,7 @@ class MessageInfoType(Struct, kw_only=True, omit_defaults=True, forbid_unknown_f
     transaction_id: String36 | UnsetType = field(default=UNSET, name="transactionId")
 
 
-class ACChargingParametersType(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class ACChargingParametersType(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     AC_ Charging_ Parameters urn:x-oca:ocpp:uid:2:233250 EV AC charging parameters.
     """
@@ -640,7 +640,7 @@ class ACChargingParametersType(Struct, kw_only=True, omit_defaults=True, forbid_
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
-class DCChargingParametersType(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class DCChargingParametersType(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     DC_ Charging_ Parameters urn:x-oca:ocpp:uid:2:233251 EV DC charging parameters
     """
@@ -656,7 +656,7 @@ class DCChargingParametersType(Struct, kw_only=True, omit_defaults=True, forbid_
     bulk_soc: Annotated[int, Meta(ge=0, le=100)] | Annotated[float, Meta(ge=0, le=100, multiple_of=1)] | UnsetType = field(default=UNSET, name="bulkSoC")
 
 
-class ChargingNeedsType(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class ChargingNeedsType(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     Charging_ Needs urn:x-oca:ocpp:uid:2:233249
     """
@@ -668,7 +668,7 @@ class ChargingNeedsType(Struct, kw_only=True, omit_defaults=True, forbid_unknown
     departure_time: DateTime | UnsetType = field(default=UNSET, name="departureTime")
 
 
-class EventDataType(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class EventDataType(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     Class to report an event notification for a component-variable.
     """
@@ -689,7 +689,7 @@ class EventDataType(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fie
     variable_monitoring_id: Integer | UnsetType = field(default=UNSET, name="variableMonitoringId")
 
 
-class VariableMonitoringType(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class VariableMonitoringType(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     A monitoring setting for a variable.
     """
@@ -713,7 +713,7 @@ class MonitoringDataType(Struct, kw_only=True, omit_defaults=True, forbid_unknow
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
-class VariableAttributeType(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class VariableAttributeType(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     Attribute data of a variable.
     """
@@ -726,7 +726,7 @@ class VariableAttributeType(Struct, kw_only=True, omit_defaults=True, forbid_unk
     constant: bool | UnsetType = field(default=UNSET, name="constant")
 
 
-class VariableCharacteristicsType(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class VariableCharacteristicsType(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     Fixed read-only parameters of a variable.
     """
@@ -781,7 +781,7 @@ class AuthorizationData(Struct, kw_only=True, omit_defaults=True, forbid_unknown
     id_token_info: IdTokenInfoType | UnsetType = field(default=UNSET, name="idTokenInfo")
 
 
-class APNType(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class APNType(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     APN urn:x-oca:ocpp:uid:2:233134 Collection of configuration data needed to make a
     data-connection over a cellular network.
@@ -805,7 +805,7 @@ class APNType(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=Tr
     use_only_preferred_network: bool | UnsetType = field(default=UNSET, name="useOnlyPreferredNetwork")
 
 
-class VPNType(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class VPNType(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     VPN urn:x-oca:ocpp:uid:2:233268 VPN Configuration settings
     """
@@ -819,7 +819,7 @@ class VPNType(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=Tr
     group: String20 | UnsetType = field(default=UNSET, name="group")
 
 
-class NetworkConnectionProfileType(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class NetworkConnectionProfileType(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     Communication_ Function urn:x-oca:ocpp:uid:2:233304 The NetworkConnectionProfile defines the
     functional and technical parameters of a communication link.
@@ -836,7 +836,7 @@ class NetworkConnectionProfileType(Struct, kw_only=True, omit_defaults=True, for
     vpn: VPNType | UnsetType = field(default=UNSET, name="vpn")
 
 
-class SetMonitoringDataType(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class SetMonitoringDataType(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     Class to hold parameters of SetVariableMonitoring request.
     """
@@ -851,7 +851,7 @@ class SetMonitoringDataType(Struct, kw_only=True, omit_defaults=True, forbid_unk
     transaction: bool | UnsetType = field(default=UNSET, name="transaction")
 
 
-class SetMonitoringResultType(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class SetMonitoringResultType(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     Class to hold result of SetVariableMonitoring request.
     """
@@ -866,7 +866,7 @@ class SetMonitoringResultType(Struct, kw_only=True, omit_defaults=True, forbid_u
     status_info: StatusInfoType | UnsetType = field(default=UNSET, name="statusInfo")
 
 
-class SetVariableDataType(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class SetVariableDataType(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """``SetVariableDataType``."""
 
     attribute_value: String1000 = field(name="attributeValue")
@@ -876,7 +876,7 @@ class SetVariableDataType(Struct, kw_only=True, omit_defaults=True, forbid_unkno
     attribute_type: AttributeEnumType | UnsetType = field(default=UNSET, name="attributeType")
 
 
-class SetVariableResultType(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class SetVariableResultType(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """``SetVariableResultType``."""
 
     attribute_status: SetVariableStatusEnumType = field(name="attributeStatus")
@@ -887,7 +887,7 @@ class SetVariableResultType(Struct, kw_only=True, omit_defaults=True, forbid_unk
     attribute_status_info: StatusInfoType | UnsetType = field(default=UNSET, name="attributeStatusInfo")
 
 
-class TransactionType(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class TransactionType(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     Transaction urn:x-oca:ocpp:uid:2:233318
     """
@@ -900,7 +900,7 @@ class TransactionType(Struct, kw_only=True, omit_defaults=True, forbid_unknown_f
     remote_start_id: Integer | UnsetType = field(default=UNSET, name="remoteStartId")
 
 
-class FirmwareType(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class FirmwareType(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     Firmware urn:x-enexis:ecdm:uid:2:233291 Represents a copy of the firmware that can be
     loaded/updated on the Charging Station.

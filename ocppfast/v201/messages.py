@@ -271,7 +271,7 @@ class AuthorizeResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown
     certificate_status: AuthorizeCertificateStatusEnumType | UnsetType = field(default=UNSET, name="certificateStatus")
 
 
-class BootNotificationRequest(Request["BootNotificationResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class BootNotificationRequest(Request["BootNotificationResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     ``BootNotification`` request payload (schema ``BootNotificationRequest.json``).
     """
@@ -281,7 +281,7 @@ class BootNotificationRequest(Request["BootNotificationResponse"], kw_only=True,
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
-class BootNotificationResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class BootNotificationResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     ``BootNotification`` response payload (schema ``BootNotificationResponse.json``).
     """
@@ -293,7 +293,7 @@ class BootNotificationResponse(Struct, kw_only=True, omit_defaults=True, forbid_
     status_info: StatusInfoType | UnsetType = field(default=UNSET, name="statusInfo")
 
 
-class CancelReservationRequest(Request["CancelReservationResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class CancelReservationRequest(Request["CancelReservationResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     ``CancelReservation`` request payload (schema ``CancelReservationRequest.json``).
     """
@@ -302,7 +302,7 @@ class CancelReservationRequest(Request["CancelReservationResponse"], kw_only=Tru
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
-class CancelReservationResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class CancelReservationResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     ``CancelReservation`` response payload (schema ``CancelReservationResponse.json``).
     """
@@ -312,7 +312,7 @@ class CancelReservationResponse(Struct, kw_only=True, omit_defaults=True, forbid
     status_info: StatusInfoType | UnsetType = field(default=UNSET, name="statusInfo")
 
 
-class CertificateSignedRequest(Request["CertificateSignedResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class CertificateSignedRequest(Request["CertificateSignedResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     ``CertificateSigned`` request payload (schema ``CertificateSignedRequest.json``).
     """
@@ -322,7 +322,7 @@ class CertificateSignedRequest(Request["CertificateSignedResponse"], kw_only=Tru
     certificate_type: CertificateSigningUseEnumType | UnsetType = field(default=UNSET, name="certificateType")
 
 
-class CertificateSignedResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class CertificateSignedResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     ``CertificateSigned`` response payload (schema ``CertificateSignedResponse.json``).
     """
@@ -332,7 +332,7 @@ class CertificateSignedResponse(Struct, kw_only=True, omit_defaults=True, forbid
     status_info: StatusInfoType | UnsetType = field(default=UNSET, name="statusInfo")
 
 
-class ChangeAvailabilityRequest(Request["ChangeAvailabilityResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class ChangeAvailabilityRequest(Request["ChangeAvailabilityResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     ``ChangeAvailability`` request payload (schema ``ChangeAvailabilityRequest.json``).
     """
@@ -342,7 +342,7 @@ class ChangeAvailabilityRequest(Request["ChangeAvailabilityResponse"], kw_only=T
     evse: EVSEType | UnsetType = field(default=UNSET, name="evse")
 
 
-class ChangeAvailabilityResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class ChangeAvailabilityResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     ``ChangeAvailability`` response payload (schema ``ChangeAvailabilityResponse.json``).
     """
@@ -352,7 +352,7 @@ class ChangeAvailabilityResponse(Struct, kw_only=True, omit_defaults=True, forbi
     status_info: StatusInfoType | UnsetType = field(default=UNSET, name="statusInfo")
 
 
-class ClearCacheRequest(Request["ClearCacheResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class ClearCacheRequest(Request["ClearCacheResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     ``ClearCache`` request payload (schema ``ClearCacheRequest.json``).
     """
@@ -360,7 +360,7 @@ class ClearCacheRequest(Request["ClearCacheResponse"], kw_only=True, omit_defaul
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
-class ClearCacheResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class ClearCacheResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     ``ClearCache`` response payload (schema ``ClearCacheResponse.json``).
     """
@@ -370,7 +370,7 @@ class ClearCacheResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknow
     status_info: StatusInfoType | UnsetType = field(default=UNSET, name="statusInfo")
 
 
-class ClearChargingProfileRequest(Request["ClearChargingProfileResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class ClearChargingProfileRequest(Request["ClearChargingProfileResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     ``ClearChargingProfile`` request payload (schema ``ClearChargingProfileRequest.json``).
     """
@@ -380,7 +380,7 @@ class ClearChargingProfileRequest(Request["ClearChargingProfileResponse"], kw_on
     charging_profile_criteria: ClearChargingProfileType | UnsetType = field(default=UNSET, name="chargingProfileCriteria")
 
 
-class ClearChargingProfileResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class ClearChargingProfileResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     ``ClearChargingProfile`` response payload (schema ``ClearChargingProfileResponse.json``).
     """
@@ -390,7 +390,7 @@ class ClearChargingProfileResponse(Struct, kw_only=True, omit_defaults=True, for
     status_info: StatusInfoType | UnsetType = field(default=UNSET, name="statusInfo")
 
 
-class ClearDisplayMessageRequest(Request["ClearDisplayMessageResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class ClearDisplayMessageRequest(Request["ClearDisplayMessageResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     ``ClearDisplayMessage`` request payload (schema ``ClearDisplayMessageRequest.json``).
     """
@@ -399,7 +399,7 @@ class ClearDisplayMessageRequest(Request["ClearDisplayMessageResponse"], kw_only
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
-class ClearDisplayMessageResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class ClearDisplayMessageResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     ``ClearDisplayMessage`` response payload (schema ``ClearDisplayMessageResponse.json``).
     """
@@ -429,7 +429,7 @@ class ClearVariableMonitoringResponse(Struct, kw_only=True, omit_defaults=True, 
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
-class ClearedChargingLimitRequest(Request["ClearedChargingLimitResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class ClearedChargingLimitRequest(Request["ClearedChargingLimitResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     ``ClearedChargingLimit`` request payload (schema ``ClearedChargingLimitRequest.json``).
     """
@@ -439,7 +439,7 @@ class ClearedChargingLimitRequest(Request["ClearedChargingLimitResponse"], kw_on
     evse_id: Integer | UnsetType = field(default=UNSET, name="evseId")
 
 
-class ClearedChargingLimitResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class ClearedChargingLimitResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     ``ClearedChargingLimit`` response payload (schema ``ClearedChargingLimitResponse.json``).
     """
@@ -447,7 +447,7 @@ class ClearedChargingLimitResponse(Struct, kw_only=True, omit_defaults=True, for
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
-class CostUpdatedRequest(Request["CostUpdatedResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class CostUpdatedRequest(Request["CostUpdatedResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     ``CostUpdated`` request payload (schema ``CostUpdatedRequest.json``).
     """
@@ -457,7 +457,7 @@ class CostUpdatedRequest(Request["CostUpdatedResponse"], kw_only=True, omit_defa
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
-class CostUpdatedResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class CostUpdatedResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     ``CostUpdated`` response payload (schema ``CostUpdatedResponse.json``).
     """
@@ -479,7 +479,7 @@ class CustomerInformationRequest(Request["CustomerInformationResponse"], kw_only
     customer_identifier: String64 | UnsetType = field(default=UNSET, name="customerIdentifier")
 
 
-class CustomerInformationResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class CustomerInformationResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     ``CustomerInformation`` response payload (schema ``CustomerInformationResponse.json``).
     """
@@ -511,7 +511,7 @@ class DataTransferResponse(Struct, kw_only=True, omit_defaults=True, forbid_unkn
     data: Any | UnsetType = field(default=UNSET, name="data")
 
 
-class DeleteCertificateRequest(Request["DeleteCertificateResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class DeleteCertificateRequest(Request["DeleteCertificateResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     ``DeleteCertificate`` request payload (schema ``DeleteCertificateRequest.json``).
     """
@@ -520,7 +520,7 @@ class DeleteCertificateRequest(Request["DeleteCertificateResponse"], kw_only=Tru
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
-class DeleteCertificateResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class DeleteCertificateResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     ``DeleteCertificate`` response payload (schema ``DeleteCertificateResponse.json``).
     """
@@ -530,7 +530,7 @@ class DeleteCertificateResponse(Struct, kw_only=True, omit_defaults=True, forbid
     status_info: StatusInfoType | UnsetType = field(default=UNSET, name="statusInfo")
 
 
-class FirmwareStatusNotificationRequest(Request["FirmwareStatusNotificationResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class FirmwareStatusNotificationRequest(Request["FirmwareStatusNotificationResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     ``FirmwareStatusNotification`` request payload (schema
     ``FirmwareStatusNotificationRequest.json``).
@@ -541,7 +541,7 @@ class FirmwareStatusNotificationRequest(Request["FirmwareStatusNotificationRespo
     request_id: Integer | UnsetType = field(default=UNSET, name="requestId")
 
 
-class FirmwareStatusNotificationResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class FirmwareStatusNotificationResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     ``FirmwareStatusNotification`` response payload (schema
     ``FirmwareStatusNotificationResponse.json``).
@@ -550,7 +550,7 @@ class FirmwareStatusNotificationResponse(Struct, kw_only=True, omit_defaults=Tru
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
-class Get15118EVCertificateRequest(Request["Get15118EVCertificateResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class Get15118EVCertificateRequest(Request["Get15118EVCertificateResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     ``Get15118EVCertificate`` request payload (schema ``Get15118EVCertificateRequest.json``).
     """
@@ -561,7 +561,7 @@ class Get15118EVCertificateRequest(Request["Get15118EVCertificateResponse"], kw_
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
-class Get15118EVCertificateResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class Get15118EVCertificateResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     ``Get15118EVCertificate`` response payload (schema ``Get15118EVCertificateResponse.json``).
     """
@@ -572,7 +572,7 @@ class Get15118EVCertificateResponse(Struct, kw_only=True, omit_defaults=True, fo
     status_info: StatusInfoType | UnsetType = field(default=UNSET, name="statusInfo")
 
 
-class GetBaseReportRequest(Request["GetBaseReportResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class GetBaseReportRequest(Request["GetBaseReportResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     ``GetBaseReport`` request payload (schema ``GetBaseReportRequest.json``).
     """
@@ -582,7 +582,7 @@ class GetBaseReportRequest(Request["GetBaseReportResponse"], kw_only=True, omit_
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
-class GetBaseReportResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class GetBaseReportResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     ``GetBaseReport`` response payload (schema ``GetBaseReportResponse.json``).
     """
@@ -592,7 +592,7 @@ class GetBaseReportResponse(Struct, kw_only=True, omit_defaults=True, forbid_unk
     status_info: StatusInfoType | UnsetType = field(default=UNSET, name="statusInfo")
 
 
-class GetCertificateStatusRequest(Request["GetCertificateStatusResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class GetCertificateStatusRequest(Request["GetCertificateStatusResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     ``GetCertificateStatus`` request payload (schema ``GetCertificateStatusRequest.json``).
     """
@@ -601,7 +601,7 @@ class GetCertificateStatusRequest(Request["GetCertificateStatusResponse"], kw_on
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
-class GetCertificateStatusResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class GetCertificateStatusResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     ``GetCertificateStatus`` response payload (schema ``GetCertificateStatusResponse.json``).
     """
@@ -623,7 +623,7 @@ class GetChargingProfilesRequest(Request["GetChargingProfilesResponse"], kw_only
     evse_id: Integer | UnsetType = field(default=UNSET, name="evseId")
 
 
-class GetChargingProfilesResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class GetChargingProfilesResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     ``GetChargingProfiles`` response payload (schema ``GetChargingProfilesResponse.json``).
     """
@@ -633,7 +633,7 @@ class GetChargingProfilesResponse(Struct, kw_only=True, omit_defaults=True, forb
     status_info: StatusInfoType | UnsetType = field(default=UNSET, name="statusInfo")
 
 
-class GetCompositeScheduleRequest(Request["GetCompositeScheduleResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class GetCompositeScheduleRequest(Request["GetCompositeScheduleResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     ``GetCompositeSchedule`` request payload (schema ``GetCompositeScheduleRequest.json``).
     """
@@ -667,7 +667,7 @@ class GetDisplayMessagesRequest(Request["GetDisplayMessagesResponse"], kw_only=T
     state: MessageStateEnumType | UnsetType = field(default=UNSET, name="state")
 
 
-class GetDisplayMessagesResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class GetDisplayMessagesResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     ``GetDisplayMessages`` response payload (schema ``GetDisplayMessagesResponse.json``).
     """
@@ -699,7 +699,7 @@ class GetInstalledCertificateIdsResponse(Struct, kw_only=True, omit_defaults=Tru
     certificate_hash_data_chain: Annotated[list[CertificateHashDataChainType], Meta(min_length=1)] | UnsetType = field(default=UNSET, name="certificateHashDataChain")
 
 
-class GetLocalListVersionRequest(Request["GetLocalListVersionResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class GetLocalListVersionRequest(Request["GetLocalListVersionResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     ``GetLocalListVersion`` request payload (schema ``GetLocalListVersionRequest.json``).
     """
@@ -707,7 +707,7 @@ class GetLocalListVersionRequest(Request["GetLocalListVersionResponse"], kw_only
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
-class GetLocalListVersionResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class GetLocalListVersionResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     ``GetLocalListVersion`` response payload (schema ``GetLocalListVersionResponse.json``).
     """
@@ -716,7 +716,7 @@ class GetLocalListVersionResponse(Struct, kw_only=True, omit_defaults=True, forb
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
-class GetLogRequest(Request["GetLogResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class GetLogRequest(Request["GetLogResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     ``GetLog`` request payload (schema ``GetLogRequest.json``).
     """
@@ -729,7 +729,7 @@ class GetLogRequest(Request["GetLogResponse"], kw_only=True, omit_defaults=True,
     retry_interval: Integer | UnsetType = field(default=UNSET, name="retryInterval")
 
 
-class GetLogResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class GetLogResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     ``GetLog`` response payload (schema ``GetLogResponse.json``).
     """
@@ -751,7 +751,7 @@ class GetMonitoringReportRequest(Request["GetMonitoringReportResponse"], kw_only
     monitoring_criteria: Annotated[list[MonitoringCriterionEnumType], Meta(min_length=1, max_length=3)] | UnsetType = field(default=UNSET, name="monitoringCriteria")
 
 
-class GetMonitoringReportResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class GetMonitoringReportResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     ``GetMonitoringReport`` response payload (schema ``GetMonitoringReportResponse.json``).
     """
@@ -772,7 +772,7 @@ class GetReportRequest(Request["GetReportResponse"], kw_only=True, omit_defaults
     component_criteria: Annotated[list[ComponentCriterionEnumType], Meta(min_length=1, max_length=4)] | UnsetType = field(default=UNSET, name="componentCriteria")
 
 
-class GetReportResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class GetReportResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     ``GetReport`` response payload (schema ``GetReportResponse.json``).
     """
@@ -782,7 +782,7 @@ class GetReportResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown
     status_info: StatusInfoType | UnsetType = field(default=UNSET, name="statusInfo")
 
 
-class GetTransactionStatusRequest(Request["GetTransactionStatusResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class GetTransactionStatusRequest(Request["GetTransactionStatusResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     ``GetTransactionStatus`` request payload (schema ``GetTransactionStatusRequest.json``).
     """
@@ -791,7 +791,7 @@ class GetTransactionStatusRequest(Request["GetTransactionStatusResponse"], kw_on
     transaction_id: String36 | UnsetType = field(default=UNSET, name="transactionId")
 
 
-class GetTransactionStatusResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class GetTransactionStatusResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     ``GetTransactionStatus`` response payload (schema ``GetTransactionStatusResponse.json``).
     """
@@ -819,7 +819,7 @@ class GetVariablesResponse(Struct, kw_only=True, omit_defaults=True, forbid_unkn
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
-class HeartbeatRequest(Request["HeartbeatResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class HeartbeatRequest(Request["HeartbeatResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     ``Heartbeat`` request payload (schema ``HeartbeatRequest.json``).
     """
@@ -827,7 +827,7 @@ class HeartbeatRequest(Request["HeartbeatResponse"], kw_only=True, omit_defaults
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
-class HeartbeatResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class HeartbeatResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     ``Heartbeat`` response payload (schema ``HeartbeatResponse.json``).
     """
@@ -836,7 +836,7 @@ class HeartbeatResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
-class InstallCertificateRequest(Request["InstallCertificateResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class InstallCertificateRequest(Request["InstallCertificateResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     ``InstallCertificate`` request payload (schema ``InstallCertificateRequest.json``).
     """
@@ -846,7 +846,7 @@ class InstallCertificateRequest(Request["InstallCertificateResponse"], kw_only=T
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
-class InstallCertificateResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class InstallCertificateResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     ``InstallCertificate`` response payload (schema ``InstallCertificateResponse.json``).
     """
@@ -856,7 +856,7 @@ class InstallCertificateResponse(Struct, kw_only=True, omit_defaults=True, forbi
     status_info: StatusInfoType | UnsetType = field(default=UNSET, name="statusInfo")
 
 
-class LogStatusNotificationRequest(Request["LogStatusNotificationResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class LogStatusNotificationRequest(Request["LogStatusNotificationResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     ``LogStatusNotification`` request payload (schema ``LogStatusNotificationRequest.json``).
     """
@@ -866,7 +866,7 @@ class LogStatusNotificationRequest(Request["LogStatusNotificationResponse"], kw_
     request_id: Integer | UnsetType = field(default=UNSET, name="requestId")
 
 
-class LogStatusNotificationResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class LogStatusNotificationResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     ``LogStatusNotification`` response payload (schema ``LogStatusNotificationResponse.json``).
     """
@@ -884,7 +884,7 @@ class MeterValuesRequest(Request["MeterValuesResponse"], kw_only=True, omit_defa
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
-class MeterValuesResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class MeterValuesResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     ``MeterValues`` response payload (schema ``MeterValuesResponse.json``).
     """
@@ -903,7 +903,7 @@ class NotifyChargingLimitRequest(Request["NotifyChargingLimitResponse"], kw_only
     evse_id: Integer | UnsetType = field(default=UNSET, name="evseId")
 
 
-class NotifyChargingLimitResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class NotifyChargingLimitResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     ``NotifyChargingLimit`` response payload (schema ``NotifyChargingLimitResponse.json``).
     """
@@ -911,7 +911,7 @@ class NotifyChargingLimitResponse(Struct, kw_only=True, omit_defaults=True, forb
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
-class NotifyCustomerInformationRequest(Request["NotifyCustomerInformationResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class NotifyCustomerInformationRequest(Request["NotifyCustomerInformationResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     ``NotifyCustomerInformation`` request payload (schema
     ``NotifyCustomerInformationRequest.json``).
@@ -925,7 +925,7 @@ class NotifyCustomerInformationRequest(Request["NotifyCustomerInformationRespons
     tbc: bool | UnsetType = field(default=UNSET, name="tbc")
 
 
-class NotifyCustomerInformationResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class NotifyCustomerInformationResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     ``NotifyCustomerInformation`` response payload (schema
     ``NotifyCustomerInformationResponse.json``).
@@ -945,7 +945,7 @@ class NotifyDisplayMessagesRequest(Request["NotifyDisplayMessagesResponse"], kw_
     tbc: bool | UnsetType = field(default=UNSET, name="tbc")
 
 
-class NotifyDisplayMessagesResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class NotifyDisplayMessagesResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     ``NotifyDisplayMessages`` response payload (schema ``NotifyDisplayMessagesResponse.json``).
     """
@@ -953,7 +953,7 @@ class NotifyDisplayMessagesResponse(Struct, kw_only=True, omit_defaults=True, fo
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
-class NotifyEVChargingNeedsRequest(Request["NotifyEVChargingNeedsResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class NotifyEVChargingNeedsRequest(Request["NotifyEVChargingNeedsResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     ``NotifyEVChargingNeeds`` request payload (schema ``NotifyEVChargingNeedsRequest.json``).
     """
@@ -964,7 +964,7 @@ class NotifyEVChargingNeedsRequest(Request["NotifyEVChargingNeedsResponse"], kw_
     max_schedule_tuples: Integer | UnsetType = field(default=UNSET, name="maxScheduleTuples")
 
 
-class NotifyEVChargingNeedsResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class NotifyEVChargingNeedsResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     ``NotifyEVChargingNeeds`` response payload (schema ``NotifyEVChargingNeedsResponse.json``).
     """
@@ -986,7 +986,7 @@ class NotifyEVChargingScheduleRequest(Request["NotifyEVChargingScheduleResponse"
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
-class NotifyEVChargingScheduleResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class NotifyEVChargingScheduleResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     ``NotifyEVChargingSchedule`` response payload (schema
     ``NotifyEVChargingScheduleResponse.json``).
@@ -1009,7 +1009,7 @@ class NotifyEventRequest(Request["NotifyEventResponse"], kw_only=True, omit_defa
     tbc: bool | UnsetType = field(default=UNSET, name="tbc")
 
 
-class NotifyEventResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class NotifyEventResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     ``NotifyEvent`` response payload (schema ``NotifyEventResponse.json``).
     """
@@ -1030,7 +1030,7 @@ class NotifyMonitoringReportRequest(Request["NotifyMonitoringReportResponse"], k
     tbc: bool | UnsetType = field(default=UNSET, name="tbc")
 
 
-class NotifyMonitoringReportResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class NotifyMonitoringReportResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     ``NotifyMonitoringReport`` response payload (schema
     ``NotifyMonitoringReportResponse.json``).
@@ -1052,7 +1052,7 @@ class NotifyReportRequest(Request["NotifyReportResponse"], kw_only=True, omit_de
     tbc: bool | UnsetType = field(default=UNSET, name="tbc")
 
 
-class NotifyReportResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class NotifyReportResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     ``NotifyReport`` response payload (schema ``NotifyReportResponse.json``).
     """
@@ -1060,7 +1060,7 @@ class NotifyReportResponse(Struct, kw_only=True, omit_defaults=True, forbid_unkn
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
-class PublishFirmwareRequest(Request["PublishFirmwareResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class PublishFirmwareRequest(Request["PublishFirmwareResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     ``PublishFirmware`` request payload (schema ``PublishFirmwareRequest.json``).
     """
@@ -1073,7 +1073,7 @@ class PublishFirmwareRequest(Request["PublishFirmwareResponse"], kw_only=True, o
     retry_interval: Integer | UnsetType = field(default=UNSET, name="retryInterval")
 
 
-class PublishFirmwareResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class PublishFirmwareResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     ``PublishFirmware`` response payload (schema ``PublishFirmwareResponse.json``).
     """
@@ -1095,7 +1095,7 @@ class PublishFirmwareStatusNotificationRequest(Request["PublishFirmwareStatusNot
     request_id: Integer | UnsetType = field(default=UNSET, name="requestId")
 
 
-class PublishFirmwareStatusNotificationResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class PublishFirmwareStatusNotificationResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     ``PublishFirmwareStatusNotification`` response payload (schema
     ``PublishFirmwareStatusNotificationResponse.json``).
@@ -1117,7 +1117,7 @@ class ReportChargingProfilesRequest(Request["ReportChargingProfilesResponse"], k
     tbc: bool | UnsetType = field(default=UNSET, name="tbc")
 
 
-class ReportChargingProfilesResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class ReportChargingProfilesResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     ``ReportChargingProfiles`` response payload (schema
     ``ReportChargingProfilesResponse.json``).
@@ -1140,7 +1140,7 @@ class RequestStartTransactionRequest(Request["RequestStartTransactionResponse"],
     charging_profile: ChargingProfileType | UnsetType = field(default=UNSET, name="chargingProfile")
 
 
-class RequestStartTransactionResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class RequestStartTransactionResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     ``RequestStartTransaction`` response payload (schema
     ``RequestStartTransactionResponse.json``).
@@ -1152,7 +1152,7 @@ class RequestStartTransactionResponse(Struct, kw_only=True, omit_defaults=True, 
     transaction_id: String36 | UnsetType = field(default=UNSET, name="transactionId")
 
 
-class RequestStopTransactionRequest(Request["RequestStopTransactionResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class RequestStopTransactionRequest(Request["RequestStopTransactionResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     ``RequestStopTransaction`` request payload (schema ``RequestStopTransactionRequest.json``).
     """
@@ -1161,7 +1161,7 @@ class RequestStopTransactionRequest(Request["RequestStopTransactionResponse"], k
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
-class RequestStopTransactionResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class RequestStopTransactionResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     ``RequestStopTransaction`` response payload (schema
     ``RequestStopTransactionResponse.json``).
@@ -1172,7 +1172,7 @@ class RequestStopTransactionResponse(Struct, kw_only=True, omit_defaults=True, f
     status_info: StatusInfoType | UnsetType = field(default=UNSET, name="statusInfo")
 
 
-class ReservationStatusUpdateRequest(Request["ReservationStatusUpdateResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class ReservationStatusUpdateRequest(Request["ReservationStatusUpdateResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     ``ReservationStatusUpdate`` request payload (schema
     ``ReservationStatusUpdateRequest.json``).
@@ -1183,7 +1183,7 @@ class ReservationStatusUpdateRequest(Request["ReservationStatusUpdateResponse"],
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
-class ReservationStatusUpdateResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class ReservationStatusUpdateResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     ``ReservationStatusUpdate`` response payload (schema
     ``ReservationStatusUpdateResponse.json``).
@@ -1206,7 +1206,7 @@ class ReserveNowRequest(Request["ReserveNowResponse"], kw_only=True, omit_defaul
     group_id_token: IdTokenType | UnsetType = field(default=UNSET, name="groupIdToken")
 
 
-class ReserveNowResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class ReserveNowResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     ``ReserveNow`` response payload (schema ``ReserveNowResponse.json``).
     """
@@ -1216,7 +1216,7 @@ class ReserveNowResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknow
     status_info: StatusInfoType | UnsetType = field(default=UNSET, name="statusInfo")
 
 
-class ResetRequest(Request["ResetResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class ResetRequest(Request["ResetResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     ``Reset`` request payload (schema ``ResetRequest.json``).
     """
@@ -1226,7 +1226,7 @@ class ResetRequest(Request["ResetResponse"], kw_only=True, omit_defaults=True, f
     evse_id: Integer | UnsetType = field(default=UNSET, name="evseId")
 
 
-class ResetResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class ResetResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     ``Reset`` response payload (schema ``ResetResponse.json``).
     """
@@ -1236,7 +1236,7 @@ class ResetResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fie
     status_info: StatusInfoType | UnsetType = field(default=UNSET, name="statusInfo")
 
 
-class SecurityEventNotificationRequest(Request["SecurityEventNotificationResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class SecurityEventNotificationRequest(Request["SecurityEventNotificationResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     ``SecurityEventNotification`` request payload (schema
     ``SecurityEventNotificationRequest.json``).
@@ -1248,7 +1248,7 @@ class SecurityEventNotificationRequest(Request["SecurityEventNotificationRespons
     tech_info: String255 | UnsetType = field(default=UNSET, name="techInfo")
 
 
-class SecurityEventNotificationResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class SecurityEventNotificationResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     ``SecurityEventNotification`` response payload (schema
     ``SecurityEventNotificationResponse.json``).
@@ -1268,7 +1268,7 @@ class SendLocalListRequest(Request["SendLocalListResponse"], kw_only=True, omit_
     local_authorization_list: Annotated[list[AuthorizationData], Meta(min_length=1)] | UnsetType = field(default=UNSET, name="localAuthorizationList")
 
 
-class SendLocalListResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class SendLocalListResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     ``SendLocalList`` response payload (schema ``SendLocalListResponse.json``).
     """
@@ -1288,7 +1288,7 @@ class SetChargingProfileRequest(Request["SetChargingProfileResponse"], kw_only=T
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
-class SetChargingProfileResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class SetChargingProfileResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     ``SetChargingProfile`` response payload (schema ``SetChargingProfileResponse.json``).
     """
@@ -1298,7 +1298,7 @@ class SetChargingProfileResponse(Struct, kw_only=True, omit_defaults=True, forbi
     status_info: StatusInfoType | UnsetType = field(default=UNSET, name="statusInfo")
 
 
-class SetDisplayMessageRequest(Request["SetDisplayMessageResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class SetDisplayMessageRequest(Request["SetDisplayMessageResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     ``SetDisplayMessage`` request payload (schema ``SetDisplayMessageRequest.json``).
     """
@@ -1307,7 +1307,7 @@ class SetDisplayMessageRequest(Request["SetDisplayMessageResponse"], kw_only=Tru
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
-class SetDisplayMessageResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class SetDisplayMessageResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     ``SetDisplayMessage`` response payload (schema ``SetDisplayMessageResponse.json``).
     """
@@ -1317,7 +1317,7 @@ class SetDisplayMessageResponse(Struct, kw_only=True, omit_defaults=True, forbid
     status_info: StatusInfoType | UnsetType = field(default=UNSET, name="statusInfo")
 
 
-class SetMonitoringBaseRequest(Request["SetMonitoringBaseResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class SetMonitoringBaseRequest(Request["SetMonitoringBaseResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     ``SetMonitoringBase`` request payload (schema ``SetMonitoringBaseRequest.json``).
     """
@@ -1326,7 +1326,7 @@ class SetMonitoringBaseRequest(Request["SetMonitoringBaseResponse"], kw_only=Tru
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
-class SetMonitoringBaseResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class SetMonitoringBaseResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     ``SetMonitoringBase`` response payload (schema ``SetMonitoringBaseResponse.json``).
     """
@@ -1336,7 +1336,7 @@ class SetMonitoringBaseResponse(Struct, kw_only=True, omit_defaults=True, forbid
     status_info: StatusInfoType | UnsetType = field(default=UNSET, name="statusInfo")
 
 
-class SetMonitoringLevelRequest(Request["SetMonitoringLevelResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class SetMonitoringLevelRequest(Request["SetMonitoringLevelResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     ``SetMonitoringLevel`` request payload (schema ``SetMonitoringLevelRequest.json``).
     """
@@ -1345,7 +1345,7 @@ class SetMonitoringLevelRequest(Request["SetMonitoringLevelResponse"], kw_only=T
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
-class SetMonitoringLevelResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class SetMonitoringLevelResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     ``SetMonitoringLevel`` response payload (schema ``SetMonitoringLevelResponse.json``).
     """
@@ -1355,7 +1355,7 @@ class SetMonitoringLevelResponse(Struct, kw_only=True, omit_defaults=True, forbi
     status_info: StatusInfoType | UnsetType = field(default=UNSET, name="statusInfo")
 
 
-class SetNetworkProfileRequest(Request["SetNetworkProfileResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class SetNetworkProfileRequest(Request["SetNetworkProfileResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     ``SetNetworkProfile`` request payload (schema ``SetNetworkProfileRequest.json``).
     """
@@ -1365,7 +1365,7 @@ class SetNetworkProfileRequest(Request["SetNetworkProfileResponse"], kw_only=Tru
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
-class SetNetworkProfileResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class SetNetworkProfileResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     ``SetNetworkProfile`` response payload (schema ``SetNetworkProfileResponse.json``).
     """
@@ -1411,7 +1411,7 @@ class SetVariablesResponse(Struct, kw_only=True, omit_defaults=True, forbid_unkn
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
-class SignCertificateRequest(Request["SignCertificateResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class SignCertificateRequest(Request["SignCertificateResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     ``SignCertificate`` request payload (schema ``SignCertificateRequest.json``).
     """
@@ -1421,7 +1421,7 @@ class SignCertificateRequest(Request["SignCertificateResponse"], kw_only=True, o
     certificate_type: CertificateSigningUseEnumType | UnsetType = field(default=UNSET, name="certificateType")
 
 
-class SignCertificateResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class SignCertificateResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     ``SignCertificate`` response payload (schema ``SignCertificateResponse.json``).
     """
@@ -1431,7 +1431,7 @@ class SignCertificateResponse(Struct, kw_only=True, omit_defaults=True, forbid_u
     status_info: StatusInfoType | UnsetType = field(default=UNSET, name="statusInfo")
 
 
-class StatusNotificationRequest(Request["StatusNotificationResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class StatusNotificationRequest(Request["StatusNotificationResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     ``StatusNotification`` request payload (schema ``StatusNotificationRequest.json``).
     """
@@ -1443,7 +1443,7 @@ class StatusNotificationRequest(Request["StatusNotificationResponse"], kw_only=T
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
-class StatusNotificationResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class StatusNotificationResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     ``StatusNotification`` response payload (schema ``StatusNotificationResponse.json``).
     """
@@ -1483,7 +1483,7 @@ class TransactionEventResponse(Struct, kw_only=True, omit_defaults=True, forbid_
     updated_personal_message: MessageContentType | UnsetType = field(default=UNSET, name="updatedPersonalMessage")
 
 
-class TriggerMessageRequest(Request["TriggerMessageResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class TriggerMessageRequest(Request["TriggerMessageResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     ``TriggerMessage`` request payload (schema ``TriggerMessageRequest.json``).
     """
@@ -1493,7 +1493,7 @@ class TriggerMessageRequest(Request["TriggerMessageResponse"], kw_only=True, omi
     evse: EVSEType | UnsetType = field(default=UNSET, name="evse")
 
 
-class TriggerMessageResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class TriggerMessageResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     ``TriggerMessage`` response payload (schema ``TriggerMessageResponse.json``).
     """
@@ -1503,7 +1503,7 @@ class TriggerMessageResponse(Struct, kw_only=True, omit_defaults=True, forbid_un
     status_info: StatusInfoType | UnsetType = field(default=UNSET, name="statusInfo")
 
 
-class UnlockConnectorRequest(Request["UnlockConnectorResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class UnlockConnectorRequest(Request["UnlockConnectorResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     ``UnlockConnector`` request payload (schema ``UnlockConnectorRequest.json``).
     """
@@ -1513,7 +1513,7 @@ class UnlockConnectorRequest(Request["UnlockConnectorResponse"], kw_only=True, o
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
-class UnlockConnectorResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class UnlockConnectorResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     ``UnlockConnector`` response payload (schema ``UnlockConnectorResponse.json``).
     """
@@ -1523,7 +1523,7 @@ class UnlockConnectorResponse(Struct, kw_only=True, omit_defaults=True, forbid_u
     status_info: StatusInfoType | UnsetType = field(default=UNSET, name="statusInfo")
 
 
-class UnpublishFirmwareRequest(Request["UnpublishFirmwareResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class UnpublishFirmwareRequest(Request["UnpublishFirmwareResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     ``UnpublishFirmware`` request payload (schema ``UnpublishFirmwareRequest.json``).
     """
@@ -1532,7 +1532,7 @@ class UnpublishFirmwareRequest(Request["UnpublishFirmwareResponse"], kw_only=Tru
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
-class UnpublishFirmwareResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class UnpublishFirmwareResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     ``UnpublishFirmware`` response payload (schema ``UnpublishFirmwareResponse.json``).
     """
@@ -1541,7 +1541,7 @@ class UnpublishFirmwareResponse(Struct, kw_only=True, omit_defaults=True, forbid
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
-class UpdateFirmwareRequest(Request["UpdateFirmwareResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class UpdateFirmwareRequest(Request["UpdateFirmwareResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     ``UpdateFirmware`` request payload (schema ``UpdateFirmwareRequest.json``).
     """
@@ -1553,7 +1553,7 @@ class UpdateFirmwareRequest(Request["UpdateFirmwareResponse"], kw_only=True, omi
     retry_interval: Integer | UnsetType = field(default=UNSET, name="retryInterval")
 
 
-class UpdateFirmwareResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class UpdateFirmwareResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     ``UpdateFirmware`` response payload (schema ``UpdateFirmwareResponse.json``).
     """

@@ -325,7 +325,7 @@ String18000 = Annotated[str, Meta(max_length=18000)]
 String32768 = Annotated[str, Meta(max_length=32768)]
 
 
-class CustomDataType(Struct, kw_only=True, omit_defaults=True):
+class CustomDataType(Struct, kw_only=True, omit_defaults=True, gc=False):
     """
     This class does not get 'AdditionalProperties = false' in the schema generation, so it can
     be extended with arbitrary JSON properties to allow adding custom data.
@@ -334,7 +334,7 @@ class CustomDataType(Struct, kw_only=True, omit_defaults=True):
     vendor_id: String255 = field(name="vendorId")
 
 
-class StatusInfoType(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class StatusInfoType(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     Element providing more information about the status.
     """
@@ -344,7 +344,7 @@ class StatusInfoType(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fi
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
-class PeriodicEventStreamParamsType(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class PeriodicEventStreamParamsType(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """``PeriodicEventStreamParamsType``."""
 
     interval: Annotated[int, Meta(ge=0, le=2147483647)] | Annotated[float, Meta(ge=0, le=2147483647, multiple_of=1)] | UnsetType = field(default=UNSET, name="interval")
@@ -352,7 +352,7 @@ class PeriodicEventStreamParamsType(Struct, kw_only=True, omit_defaults=True, fo
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
-class AdditionalInfoType(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class AdditionalInfoType(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     Contains a case insensitive identifier to use for the authorization and the type of
     authorization to support multiple forms of identifiers.
@@ -375,7 +375,7 @@ class IdTokenType(Struct, kw_only=True, omit_defaults=True, forbid_unknown_field
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
-class OCSPRequestDataType(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class OCSPRequestDataType(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     Information about a certificate for an OCSP check.
     """
@@ -388,7 +388,7 @@ class OCSPRequestDataType(Struct, kw_only=True, omit_defaults=True, forbid_unkno
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
-class MessageContentType(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class MessageContentType(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     Contains message details, for a message to be displayed on a Charging Station.
     """
@@ -469,7 +469,7 @@ class TariffEnergyPriceType(Struct, kw_only=True, omit_defaults=True, forbid_unk
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
-class TaxRateType(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class TaxRateType(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     Tax percentage
     """
@@ -588,7 +588,7 @@ class TariffType(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
-class BatteryDataType(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class BatteryDataType(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """``BatteryDataType``."""
 
     evse_id: Annotated[int, Meta(ge=0, le=2147483647)] | Annotated[float, Meta(ge=0, le=2147483647, multiple_of=1)] = field(name="evseId")
@@ -600,7 +600,7 @@ class BatteryDataType(Struct, kw_only=True, omit_defaults=True, forbid_unknown_f
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
-class ModemType(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class ModemType(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     Defines parameters required for initiating and maintaining wireless communication with other
     devices.
@@ -611,7 +611,7 @@ class ModemType(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
-class ChargingStationType(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class ChargingStationType(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     The physical system where an Electrical Vehicle (EV) can be charged.
     """
@@ -624,7 +624,7 @@ class ChargingStationType(Struct, kw_only=True, omit_defaults=True, forbid_unkno
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
-class EVSEType(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class EVSEType(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     Electric Vehicle Supply Equipment
     """
@@ -634,7 +634,7 @@ class EVSEType(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=T
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
-class ClearChargingProfileType(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class ClearChargingProfileType(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     A ClearChargingProfileType is a filter for charging profiles to be cleared by
     ClearChargingProfileRequest.
@@ -646,7 +646,7 @@ class ClearChargingProfileType(Struct, kw_only=True, omit_defaults=True, forbid_
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
-class ClearTariffsResultType(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class ClearTariffsResultType(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """``ClearTariffsResultType``."""
 
     status: TariffClearStatusEnumType = field(name="status")
@@ -655,7 +655,7 @@ class ClearTariffsResultType(Struct, kw_only=True, omit_defaults=True, forbid_un
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
-class ClearMonitoringResultType(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class ClearMonitoringResultType(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """``ClearMonitoringResultType``."""
 
     status: ClearMonitoringStatusEnumType = field(name="status")
@@ -664,7 +664,7 @@ class ClearMonitoringResultType(Struct, kw_only=True, omit_defaults=True, forbid
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
-class CertificateHashDataType(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class CertificateHashDataType(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """``CertificateHashDataType``."""
 
     hash_algorithm: HashAlgorithmEnumType = field(name="hashAlgorithm")
@@ -685,7 +685,7 @@ class CertificateStatusRequestInfoType(Struct, kw_only=True, omit_defaults=True,
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
-class CertificateStatusType(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class CertificateStatusType(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     Revocation status of certificate
     """
@@ -710,7 +710,7 @@ class ChargingProfileCriterionType(Struct, kw_only=True, omit_defaults=True, for
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
-class V2XFreqWattPointType(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class V2XFreqWattPointType(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     *(2.1)* A point of a frequency-watt curve.
     """
@@ -720,7 +720,7 @@ class V2XFreqWattPointType(Struct, kw_only=True, omit_defaults=True, forbid_unkn
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
-class V2XSignalWattPointType(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class V2XSignalWattPointType(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     *(2.1)* A point of a signal-watt curve.
     """
@@ -782,7 +782,7 @@ class CertificateHashDataChainType(Struct, kw_only=True, omit_defaults=True, for
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
-class LogParametersType(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class LogParametersType(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     Generic class for the configuration of logging entries.
     """
@@ -793,7 +793,7 @@ class LogParametersType(Struct, kw_only=True, omit_defaults=True, forbid_unknown
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
-class ComponentType(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class ComponentType(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     A physical or logical component
     """
@@ -804,7 +804,7 @@ class ComponentType(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fie
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
-class VariableType(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class VariableType(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     Reference key to a component-variable.
     """
@@ -814,7 +814,7 @@ class VariableType(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fiel
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
-class ComponentVariableType(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class ComponentVariableType(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     Class to report components, variables and variable attributes and characteristics.
     """
@@ -824,7 +824,7 @@ class ComponentVariableType(Struct, kw_only=True, omit_defaults=True, forbid_unk
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
-class ConstantStreamDataType(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class ConstantStreamDataType(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """``ConstantStreamDataType``."""
 
     id: Annotated[int, Meta(ge=0, le=2147483647)] | Annotated[float, Meta(ge=0, le=2147483647, multiple_of=1)] = field(name="id")
@@ -846,7 +846,7 @@ class TariffAssignmentType(Struct, kw_only=True, omit_defaults=True, forbid_unkn
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
-class GetVariableDataType(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class GetVariableDataType(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     Class to hold parameters for GetVariables request.
     """
@@ -857,7 +857,7 @@ class GetVariableDataType(Struct, kw_only=True, omit_defaults=True, forbid_unkno
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
-class GetVariableResultType(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class GetVariableResultType(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     Class to hold results of GetVariables request.
     """
@@ -871,7 +871,7 @@ class GetVariableResultType(Struct, kw_only=True, omit_defaults=True, forbid_unk
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
-class SignedMeterValueType(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class SignedMeterValueType(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     Represent a signed version of the meter value.
     """
@@ -883,7 +883,7 @@ class SignedMeterValueType(Struct, kw_only=True, omit_defaults=True, forbid_unkn
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
-class UnitOfMeasureType(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class UnitOfMeasureType(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     Represents a UnitOfMeasure with a multiplier
     """
@@ -893,7 +893,7 @@ class UnitOfMeasureType(Struct, kw_only=True, omit_defaults=True, forbid_unknown
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
-class SampledValueType(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class SampledValueType(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     Single sampled value in MeterValues. Each value can be accompanied by optional fields.
 
@@ -923,7 +923,7 @@ class MeterValueType(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fi
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
-class ChargingLimitType(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class ChargingLimitType(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """``ChargingLimitType``."""
 
     charging_limit_source: String20 = field(name="chargingLimitSource")
@@ -932,7 +932,7 @@ class ChargingLimitType(Struct, kw_only=True, omit_defaults=True, forbid_unknown
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
-class LimitAtSoCType(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class LimitAtSoCType(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """``LimitAtSoCType``."""
 
     soc: Annotated[int, Meta(ge=0, le=100)] | Annotated[float, Meta(ge=0, le=100, multiple_of=1)] = field(name="soc")
@@ -940,7 +940,7 @@ class LimitAtSoCType(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fi
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
-class RelativeTimeIntervalType(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class RelativeTimeIntervalType(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """``RelativeTimeIntervalType``."""
 
     start: Integer = field(name="start")
@@ -948,7 +948,7 @@ class RelativeTimeIntervalType(Struct, kw_only=True, omit_defaults=True, forbid_
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
-class CostType(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class CostType(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """``CostType``."""
 
     cost_kind: CostKindEnumType = field(name="costKind")
@@ -987,7 +987,7 @@ class SalesTariffType(Struct, kw_only=True, omit_defaults=True, forbid_unknown_f
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
-class RationalNumberType(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class RationalNumberType(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     Part of ISO 15118-20 price schedule.
     """
@@ -997,7 +997,7 @@ class RationalNumberType(Struct, kw_only=True, omit_defaults=True, forbid_unknow
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
-class PriceRuleType(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class PriceRuleType(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     Part of ISO 15118-20 price schedule.
     """
@@ -1021,7 +1021,7 @@ class PriceRuleStackType(Struct, kw_only=True, omit_defaults=True, forbid_unknow
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
-class TaxRuleType(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class TaxRuleType(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     Part of ISO 15118-20 price schedule.
     """
@@ -1037,7 +1037,7 @@ class TaxRuleType(Struct, kw_only=True, omit_defaults=True, forbid_unknown_field
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
-class OverstayRuleType(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class OverstayRuleType(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     Part of ISO 15118-20 price schedule.
     """
@@ -1060,7 +1060,7 @@ class OverstayRuleListType(Struct, kw_only=True, omit_defaults=True, forbid_unkn
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
-class AdditionalSelectedServicesType(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class AdditionalSelectedServicesType(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     Part of ISO 15118-20 price schedule.
     """
@@ -1095,7 +1095,7 @@ class AbsolutePriceScheduleType(Struct, kw_only=True, omit_defaults=True, forbid
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
-class PriceLevelScheduleEntryType(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class PriceLevelScheduleEntryType(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     Part of ISO 15118-20 price schedule.
     """
@@ -1169,7 +1169,7 @@ class MessageInfoType(Struct, kw_only=True, omit_defaults=True, forbid_unknown_f
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
-class ACChargingParametersType(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class ACChargingParametersType(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     EV AC charging parameters for ISO 15118-2
     """
@@ -1240,7 +1240,7 @@ class DERChargingParametersType(Struct, kw_only=True, omit_defaults=True, forbid
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
-class EVPowerScheduleEntryType(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class EVPowerScheduleEntryType(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     *(2.1)* An entry in schedule of the energy amount over time that EV is willing to discharge.
     A negative value indicates the willingness to discharge under specific conditions, a
@@ -1262,7 +1262,7 @@ class EVPowerScheduleType(Struct, kw_only=True, omit_defaults=True, forbid_unkno
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
-class EVPriceRuleType(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class EVPriceRuleType(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     *(2.1)* An entry in price schedule over time for which EV is willing to discharge.
     """
@@ -1306,7 +1306,7 @@ class EVEnergyOfferType(Struct, kw_only=True, omit_defaults=True, forbid_unknown
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
-class DCChargingParametersType(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class DCChargingParametersType(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     EV DC charging parameters for ISO 15118-2
     """
@@ -1322,7 +1322,7 @@ class DCChargingParametersType(Struct, kw_only=True, omit_defaults=True, forbid_
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
-class V2XChargingParametersType(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class V2XChargingParametersType(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     Charging parameters for ISO 15118-20, also supporting V2X charging/discharging.+ All values
     are greater or equal to zero, with the exception of EVMinEnergyRequest, EVMaxEnergyRequest,
@@ -1372,7 +1372,7 @@ class ChargingNeedsType(Struct, kw_only=True, omit_defaults=True, forbid_unknown
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
-class EventDataType(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class EventDataType(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     Class to report an event notification for a component-variable.
     """
@@ -1394,7 +1394,7 @@ class EventDataType(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fie
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
-class VariableMonitoringType(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class VariableMonitoringType(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     A monitoring setting for a variable.
     """
@@ -1419,7 +1419,7 @@ class MonitoringDataType(Struct, kw_only=True, omit_defaults=True, forbid_unknow
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
-class StreamDataElementType(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class StreamDataElementType(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """``StreamDataElementType``."""
 
     t: float = field(name="t")
@@ -1427,7 +1427,7 @@ class StreamDataElementType(Struct, kw_only=True, omit_defaults=True, forbid_unk
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
-class VariableAttributeType(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class VariableAttributeType(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     Attribute data of a variable.
     """
@@ -1440,7 +1440,7 @@ class VariableAttributeType(Struct, kw_only=True, omit_defaults=True, forbid_unk
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
-class VariableCharacteristicsType(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class VariableCharacteristicsType(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     Fixed read-only parameters of a variable.
     """
@@ -1467,7 +1467,7 @@ class ReportDataType(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fi
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
-class AddressType(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class AddressType(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     *(2.1)* A generic address format.
     """
@@ -1481,7 +1481,7 @@ class AddressType(Struct, kw_only=True, omit_defaults=True, forbid_unknown_field
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
-class ChargingScheduleUpdateType(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class ChargingScheduleUpdateType(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     Updates to a ChargingSchedulePeriodType for dynamic charging profiles.
     """
@@ -1527,7 +1527,7 @@ class ChargingProfileType(Struct, kw_only=True, omit_defaults=True, forbid_unkno
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
-class DERCurvePointsType(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class DERCurvePointsType(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """``DERCurvePointsType``."""
 
     x: float = field(name="x")
@@ -1535,7 +1535,7 @@ class DERCurvePointsType(Struct, kw_only=True, omit_defaults=True, forbid_unknow
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
-class HysteresisType(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class HysteresisType(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """``HysteresisType``."""
 
     hysteresis_high: float | UnsetType = field(default=UNSET, name="hysteresisHigh")
@@ -1545,7 +1545,7 @@ class HysteresisType(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fi
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
-class ReactivePowerParamsType(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class ReactivePowerParamsType(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """``ReactivePowerParamsType``."""
 
     v_ref: float | UnsetType = field(default=UNSET, name="vRef")
@@ -1554,7 +1554,7 @@ class ReactivePowerParamsType(Struct, kw_only=True, omit_defaults=True, forbid_u
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
-class VoltageParamsType(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class VoltageParamsType(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """``VoltageParamsType``."""
 
     hv10_min_mean_value: float | UnsetType = field(default=UNSET, name="hv10MinMeanValue")
@@ -1589,7 +1589,7 @@ class DERCurveGetType(Struct, kw_only=True, omit_defaults=True, forbid_unknown_f
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
-class EnterServiceType(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class EnterServiceType(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """``EnterServiceType``."""
 
     priority: Annotated[int, Meta(ge=0, le=2147483647)] | Annotated[float, Meta(ge=0, le=2147483647, multiple_of=1)] = field(name="priority")
@@ -1603,7 +1603,7 @@ class EnterServiceType(Struct, kw_only=True, omit_defaults=True, forbid_unknown_
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
-class EnterServiceGetType(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class EnterServiceGetType(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """``EnterServiceGetType``."""
 
     enter_service: EnterServiceType = field(name="enterService")
@@ -1611,7 +1611,7 @@ class EnterServiceGetType(Struct, kw_only=True, omit_defaults=True, forbid_unkno
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
-class FixedPFType(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class FixedPFType(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """``FixedPFType``."""
 
     priority: Annotated[int, Meta(ge=0, le=2147483647)] | Annotated[float, Meta(ge=0, le=2147483647, multiple_of=1)] = field(name="priority")
@@ -1622,7 +1622,7 @@ class FixedPFType(Struct, kw_only=True, omit_defaults=True, forbid_unknown_field
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
-class FixedPFGetType(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class FixedPFGetType(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """``FixedPFGetType``."""
 
     fixed_pf: FixedPFType = field(name="fixedPF")
@@ -1632,7 +1632,7 @@ class FixedPFGetType(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fi
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
-class FixedVarType(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class FixedVarType(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """``FixedVarType``."""
 
     priority: Annotated[int, Meta(ge=0, le=2147483647)] | Annotated[float, Meta(ge=0, le=2147483647, multiple_of=1)] = field(name="priority")
@@ -1643,7 +1643,7 @@ class FixedVarType(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fiel
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
-class FixedVarGetType(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class FixedVarGetType(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """``FixedVarGetType``."""
 
     fixed_var: FixedVarType = field(name="fixedVar")
@@ -1653,7 +1653,7 @@ class FixedVarGetType(Struct, kw_only=True, omit_defaults=True, forbid_unknown_f
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
-class FreqDroopType(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class FreqDroopType(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """``FreqDroopType``."""
 
     priority: Annotated[int, Meta(ge=0, le=2147483647)] | Annotated[float, Meta(ge=0, le=2147483647, multiple_of=1)] = field(name="priority")
@@ -1667,7 +1667,7 @@ class FreqDroopType(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fie
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
-class FreqDroopGetType(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class FreqDroopGetType(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """``FreqDroopGetType``."""
 
     freq_droop: FreqDroopType = field(name="freqDroop")
@@ -1677,7 +1677,7 @@ class FreqDroopGetType(Struct, kw_only=True, omit_defaults=True, forbid_unknown_
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
-class GradientType(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class GradientType(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """``GradientType``."""
 
     priority: Annotated[int, Meta(ge=0, le=2147483647)] | Annotated[float, Meta(ge=0, le=2147483647, multiple_of=1)] = field(name="priority")
@@ -1686,7 +1686,7 @@ class GradientType(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fiel
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
-class GradientGetType(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class GradientGetType(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """``GradientGetType``."""
 
     gradient: GradientType = field(name="gradient")
@@ -1725,7 +1725,7 @@ class AuthorizationData(Struct, kw_only=True, omit_defaults=True, forbid_unknown
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
-class APNType(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class APNType(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     Collection of configuration data needed to make a data-connection over a cellular network.
 
@@ -1748,7 +1748,7 @@ class APNType(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=Tr
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
-class VPNType(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class VPNType(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     VPN Configuration settings
     """
@@ -1762,7 +1762,7 @@ class VPNType(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=Tr
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
-class NetworkConnectionProfileType(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class NetworkConnectionProfileType(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     The NetworkConnectionProfile defines the functional and technical parameters of a
     communication link.
@@ -1781,7 +1781,7 @@ class NetworkConnectionProfileType(Struct, kw_only=True, omit_defaults=True, for
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
-class SetMonitoringDataType(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class SetMonitoringDataType(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     Class to hold parameters of SetVariableMonitoring request.
     """
@@ -1797,7 +1797,7 @@ class SetMonitoringDataType(Struct, kw_only=True, omit_defaults=True, forbid_unk
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
-class SetMonitoringResultType(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class SetMonitoringResultType(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     Class to hold result of SetVariableMonitoring request.
     """
@@ -1812,7 +1812,7 @@ class SetMonitoringResultType(Struct, kw_only=True, omit_defaults=True, forbid_u
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
-class SetVariableDataType(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class SetVariableDataType(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """``SetVariableDataType``."""
 
     attribute_value: String2500 = field(name="attributeValue")
@@ -1822,7 +1822,7 @@ class SetVariableDataType(Struct, kw_only=True, omit_defaults=True, forbid_unkno
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
-class SetVariableResultType(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class SetVariableResultType(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """``SetVariableResultType``."""
 
     attribute_status: SetVariableStatusEnumType = field(name="attributeStatus")
@@ -1833,7 +1833,7 @@ class SetVariableResultType(Struct, kw_only=True, omit_defaults=True, forbid_unk
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
-class TransactionLimitType(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class TransactionLimitType(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     Cost, energy, time or SoC limit for a transaction.
     """
@@ -1845,7 +1845,7 @@ class TransactionLimitType(Struct, kw_only=True, omit_defaults=True, forbid_unkn
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
-class TransactionType(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class TransactionType(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """``TransactionType``."""
 
     transaction_id: String36 = field(name="transactionId")
@@ -1859,7 +1859,7 @@ class TransactionType(Struct, kw_only=True, omit_defaults=True, forbid_unknown_f
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
-class TotalPriceType(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class TotalPriceType(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     Total cost with and without tax. Contains the total of energy, charging time, idle time,
     fixed and reservation costs including and/or excluding tax.
@@ -1888,7 +1888,7 @@ class TotalCostType(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fie
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
-class TotalUsageType(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class TotalUsageType(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     This contains the calculated usage of energy, charging time and idle time during a
     transaction.
@@ -1901,7 +1901,7 @@ class TotalUsageType(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fi
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
-class CostDimensionType(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class CostDimensionType(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     Volume consumed of cost dimension.
     """
@@ -1941,7 +1941,7 @@ class CostDetailsType(Struct, kw_only=True, omit_defaults=True, forbid_unknown_f
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
-class FirmwareType(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class FirmwareType(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     Represents a copy of the firmware that can be loaded/updated on the Charging Station.
     """

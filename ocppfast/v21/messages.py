@@ -346,7 +346,7 @@ __all__ = [
 ]
 
 
-class AFRRSignalRequest(Request["AFRRSignalResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class AFRRSignalRequest(Request["AFRRSignalResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     ``AFRRSignal`` request payload (schema ``AFRRSignalRequest.json``).
     """
@@ -356,7 +356,7 @@ class AFRRSignalRequest(Request["AFRRSignalResponse"], kw_only=True, omit_defaul
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
-class AFRRSignalResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class AFRRSignalResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     ``AFRRSignal`` response payload (schema ``AFRRSignalResponse.json``).
     """
@@ -366,7 +366,7 @@ class AFRRSignalResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknow
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
-class AdjustPeriodicEventStreamRequest(Request["AdjustPeriodicEventStreamResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class AdjustPeriodicEventStreamRequest(Request["AdjustPeriodicEventStreamResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     ``AdjustPeriodicEventStream`` request payload (schema
     ``AdjustPeriodicEventStreamRequest.json``).
@@ -377,7 +377,7 @@ class AdjustPeriodicEventStreamRequest(Request["AdjustPeriodicEventStreamRespons
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
-class AdjustPeriodicEventStreamResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class AdjustPeriodicEventStreamResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     ``AdjustPeriodicEventStream`` response payload (schema
     ``AdjustPeriodicEventStreamResponse.json``).
@@ -423,7 +423,7 @@ class BatterySwapRequest(Request["BatterySwapResponse"], kw_only=True, omit_defa
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
-class BatterySwapResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class BatterySwapResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     ``BatterySwap`` response payload (schema ``BatterySwapResponse.json``).
     """
@@ -431,7 +431,7 @@ class BatterySwapResponse(Struct, kw_only=True, omit_defaults=True, forbid_unkno
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
-class BootNotificationRequest(Request["BootNotificationResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class BootNotificationRequest(Request["BootNotificationResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     ``BootNotification`` request payload (schema ``BootNotificationRequest.json``).
     """
@@ -441,7 +441,7 @@ class BootNotificationRequest(Request["BootNotificationResponse"], kw_only=True,
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
-class BootNotificationResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class BootNotificationResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     ``BootNotification`` response payload (schema ``BootNotificationResponse.json``).
     """
@@ -453,7 +453,7 @@ class BootNotificationResponse(Struct, kw_only=True, omit_defaults=True, forbid_
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
-class CancelReservationRequest(Request["CancelReservationResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class CancelReservationRequest(Request["CancelReservationResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     ``CancelReservation`` request payload (schema ``CancelReservationRequest.json``).
     """
@@ -462,7 +462,7 @@ class CancelReservationRequest(Request["CancelReservationResponse"], kw_only=Tru
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
-class CancelReservationResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class CancelReservationResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     ``CancelReservation`` response payload (schema ``CancelReservationResponse.json``).
     """
@@ -472,7 +472,7 @@ class CancelReservationResponse(Struct, kw_only=True, omit_defaults=True, forbid
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
-class CertificateSignedRequest(Request["CertificateSignedResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class CertificateSignedRequest(Request["CertificateSignedResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     ``CertificateSigned`` request payload (schema ``CertificateSignedRequest.json``).
     """
@@ -483,7 +483,7 @@ class CertificateSignedRequest(Request["CertificateSignedResponse"], kw_only=Tru
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
-class CertificateSignedResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class CertificateSignedResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     ``CertificateSigned`` response payload (schema ``CertificateSignedResponse.json``).
     """
@@ -493,7 +493,7 @@ class CertificateSignedResponse(Struct, kw_only=True, omit_defaults=True, forbid
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
-class ChangeAvailabilityRequest(Request["ChangeAvailabilityResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class ChangeAvailabilityRequest(Request["ChangeAvailabilityResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     ``ChangeAvailability`` request payload (schema ``ChangeAvailabilityRequest.json``).
     """
@@ -503,7 +503,7 @@ class ChangeAvailabilityRequest(Request["ChangeAvailabilityResponse"], kw_only=T
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
-class ChangeAvailabilityResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class ChangeAvailabilityResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     ``ChangeAvailability`` response payload (schema ``ChangeAvailabilityResponse.json``).
     """
@@ -524,7 +524,7 @@ class ChangeTransactionTariffRequest(Request["ChangeTransactionTariffResponse"],
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
-class ChangeTransactionTariffResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class ChangeTransactionTariffResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     ``ChangeTransactionTariff`` response payload (schema
     ``ChangeTransactionTariffResponse.json``).
@@ -535,7 +535,7 @@ class ChangeTransactionTariffResponse(Struct, kw_only=True, omit_defaults=True, 
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
-class ClearCacheRequest(Request["ClearCacheResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class ClearCacheRequest(Request["ClearCacheResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     ``ClearCache`` request payload (schema ``ClearCacheRequest.json``).
     """
@@ -543,7 +543,7 @@ class ClearCacheRequest(Request["ClearCacheResponse"], kw_only=True, omit_defaul
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
-class ClearCacheResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class ClearCacheResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     ``ClearCache`` response payload (schema ``ClearCacheResponse.json``).
     """
@@ -553,7 +553,7 @@ class ClearCacheResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknow
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
-class ClearChargingProfileRequest(Request["ClearChargingProfileResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class ClearChargingProfileRequest(Request["ClearChargingProfileResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     ``ClearChargingProfile`` request payload (schema ``ClearChargingProfileRequest.json``).
     """
@@ -563,7 +563,7 @@ class ClearChargingProfileRequest(Request["ClearChargingProfileResponse"], kw_on
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
-class ClearChargingProfileResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class ClearChargingProfileResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     ``ClearChargingProfile`` response payload (schema ``ClearChargingProfileResponse.json``).
     """
@@ -573,7 +573,7 @@ class ClearChargingProfileResponse(Struct, kw_only=True, omit_defaults=True, for
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
-class ClearDERControlRequest(Request["ClearDERControlResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class ClearDERControlRequest(Request["ClearDERControlResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     ``ClearDERControl`` request payload (schema ``ClearDERControlRequest.json``).
     """
@@ -584,7 +584,7 @@ class ClearDERControlRequest(Request["ClearDERControlResponse"], kw_only=True, o
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
-class ClearDERControlResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class ClearDERControlResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     ``ClearDERControl`` response payload (schema ``ClearDERControlResponse.json``).
     """
@@ -594,7 +594,7 @@ class ClearDERControlResponse(Struct, kw_only=True, omit_defaults=True, forbid_u
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
-class ClearDisplayMessageRequest(Request["ClearDisplayMessageResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class ClearDisplayMessageRequest(Request["ClearDisplayMessageResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     ``ClearDisplayMessage`` request payload (schema ``ClearDisplayMessageRequest.json``).
     """
@@ -603,7 +603,7 @@ class ClearDisplayMessageRequest(Request["ClearDisplayMessageResponse"], kw_only
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
-class ClearDisplayMessageResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class ClearDisplayMessageResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     ``ClearDisplayMessage`` response payload (schema ``ClearDisplayMessageResponse.json``).
     """
@@ -652,7 +652,7 @@ class ClearVariableMonitoringResponse(Struct, kw_only=True, omit_defaults=True, 
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
-class ClearedChargingLimitRequest(Request["ClearedChargingLimitResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class ClearedChargingLimitRequest(Request["ClearedChargingLimitResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     ``ClearedChargingLimit`` request payload (schema ``ClearedChargingLimitRequest.json``).
     """
@@ -662,7 +662,7 @@ class ClearedChargingLimitRequest(Request["ClearedChargingLimitResponse"], kw_on
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
-class ClearedChargingLimitResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class ClearedChargingLimitResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     ``ClearedChargingLimit`` response payload (schema ``ClearedChargingLimitResponse.json``).
     """
@@ -670,7 +670,7 @@ class ClearedChargingLimitResponse(Struct, kw_only=True, omit_defaults=True, for
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
-class ClosePeriodicEventStreamRequest(Request["ClosePeriodicEventStreamResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class ClosePeriodicEventStreamRequest(Request["ClosePeriodicEventStreamResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     ``ClosePeriodicEventStream`` request payload (schema
     ``ClosePeriodicEventStreamRequest.json``).
@@ -680,7 +680,7 @@ class ClosePeriodicEventStreamRequest(Request["ClosePeriodicEventStreamResponse"
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
-class ClosePeriodicEventStreamResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class ClosePeriodicEventStreamResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     ``ClosePeriodicEventStream`` response payload (schema
     ``ClosePeriodicEventStreamResponse.json``).
@@ -689,7 +689,7 @@ class ClosePeriodicEventStreamResponse(Struct, kw_only=True, omit_defaults=True,
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
-class CostUpdatedRequest(Request["CostUpdatedResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class CostUpdatedRequest(Request["CostUpdatedResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     ``CostUpdated`` request payload (schema ``CostUpdatedRequest.json``).
     """
@@ -699,7 +699,7 @@ class CostUpdatedRequest(Request["CostUpdatedResponse"], kw_only=True, omit_defa
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
-class CostUpdatedResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class CostUpdatedResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     ``CostUpdated`` response payload (schema ``CostUpdatedResponse.json``).
     """
@@ -721,7 +721,7 @@ class CustomerInformationRequest(Request["CustomerInformationResponse"], kw_only
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
-class CustomerInformationResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class CustomerInformationResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     ``CustomerInformation`` response payload (schema ``CustomerInformationResponse.json``).
     """
@@ -753,7 +753,7 @@ class DataTransferResponse(Struct, kw_only=True, omit_defaults=True, forbid_unkn
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
-class DeleteCertificateRequest(Request["DeleteCertificateResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class DeleteCertificateRequest(Request["DeleteCertificateResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     ``DeleteCertificate`` request payload (schema ``DeleteCertificateRequest.json``).
     """
@@ -762,7 +762,7 @@ class DeleteCertificateRequest(Request["DeleteCertificateResponse"], kw_only=Tru
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
-class DeleteCertificateResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class DeleteCertificateResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     ``DeleteCertificate`` response payload (schema ``DeleteCertificateResponse.json``).
     """
@@ -772,7 +772,7 @@ class DeleteCertificateResponse(Struct, kw_only=True, omit_defaults=True, forbid
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
-class FirmwareStatusNotificationRequest(Request["FirmwareStatusNotificationResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class FirmwareStatusNotificationRequest(Request["FirmwareStatusNotificationResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     ``FirmwareStatusNotification`` request payload (schema
     ``FirmwareStatusNotificationRequest.json``).
@@ -784,7 +784,7 @@ class FirmwareStatusNotificationRequest(Request["FirmwareStatusNotificationRespo
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
-class FirmwareStatusNotificationResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class FirmwareStatusNotificationResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     ``FirmwareStatusNotification`` response payload (schema
     ``FirmwareStatusNotificationResponse.json``).
@@ -806,7 +806,7 @@ class Get15118EVCertificateRequest(Request["Get15118EVCertificateResponse"], kw_
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
-class Get15118EVCertificateResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class Get15118EVCertificateResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     ``Get15118EVCertificate`` response payload (schema ``Get15118EVCertificateResponse.json``).
     """
@@ -818,7 +818,7 @@ class Get15118EVCertificateResponse(Struct, kw_only=True, omit_defaults=True, fo
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
-class GetBaseReportRequest(Request["GetBaseReportResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class GetBaseReportRequest(Request["GetBaseReportResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     ``GetBaseReport`` request payload (schema ``GetBaseReportRequest.json``).
     """
@@ -828,7 +828,7 @@ class GetBaseReportRequest(Request["GetBaseReportResponse"], kw_only=True, omit_
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
-class GetBaseReportResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class GetBaseReportResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     ``GetBaseReport`` response payload (schema ``GetBaseReportResponse.json``).
     """
@@ -858,7 +858,7 @@ class GetCertificateChainStatusResponse(Struct, kw_only=True, omit_defaults=True
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
-class GetCertificateStatusRequest(Request["GetCertificateStatusResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class GetCertificateStatusRequest(Request["GetCertificateStatusResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     ``GetCertificateStatus`` request payload (schema ``GetCertificateStatusRequest.json``).
     """
@@ -867,7 +867,7 @@ class GetCertificateStatusRequest(Request["GetCertificateStatusResponse"], kw_on
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
-class GetCertificateStatusResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class GetCertificateStatusResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     ``GetCertificateStatus`` response payload (schema ``GetCertificateStatusResponse.json``).
     """
@@ -889,7 +889,7 @@ class GetChargingProfilesRequest(Request["GetChargingProfilesResponse"], kw_only
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
-class GetChargingProfilesResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class GetChargingProfilesResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     ``GetChargingProfiles`` response payload (schema ``GetChargingProfilesResponse.json``).
     """
@@ -899,7 +899,7 @@ class GetChargingProfilesResponse(Struct, kw_only=True, omit_defaults=True, forb
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
-class GetCompositeScheduleRequest(Request["GetCompositeScheduleResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class GetCompositeScheduleRequest(Request["GetCompositeScheduleResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     ``GetCompositeSchedule`` request payload (schema ``GetCompositeScheduleRequest.json``).
     """
@@ -921,7 +921,7 @@ class GetCompositeScheduleResponse(Struct, kw_only=True, omit_defaults=True, for
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
-class GetDERControlRequest(Request["GetDERControlResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class GetDERControlRequest(Request["GetDERControlResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     ``GetDERControl`` request payload (schema ``GetDERControlRequest.json``).
     """
@@ -933,7 +933,7 @@ class GetDERControlRequest(Request["GetDERControlResponse"], kw_only=True, omit_
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
-class GetDERControlResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class GetDERControlResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     ``GetDERControl`` response payload (schema ``GetDERControlResponse.json``).
     """
@@ -955,7 +955,7 @@ class GetDisplayMessagesRequest(Request["GetDisplayMessagesResponse"], kw_only=T
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
-class GetDisplayMessagesResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class GetDisplayMessagesResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     ``GetDisplayMessages`` response payload (schema ``GetDisplayMessagesResponse.json``).
     """
@@ -987,7 +987,7 @@ class GetInstalledCertificateIdsResponse(Struct, kw_only=True, omit_defaults=Tru
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
-class GetLocalListVersionRequest(Request["GetLocalListVersionResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class GetLocalListVersionRequest(Request["GetLocalListVersionResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     ``GetLocalListVersion`` request payload (schema ``GetLocalListVersionRequest.json``).
     """
@@ -995,7 +995,7 @@ class GetLocalListVersionRequest(Request["GetLocalListVersionResponse"], kw_only
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
-class GetLocalListVersionResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class GetLocalListVersionResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     ``GetLocalListVersion`` response payload (schema ``GetLocalListVersionResponse.json``).
     """
@@ -1004,7 +1004,7 @@ class GetLocalListVersionResponse(Struct, kw_only=True, omit_defaults=True, forb
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
-class GetLogRequest(Request["GetLogResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class GetLogRequest(Request["GetLogResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     ``GetLog`` request payload (schema ``GetLogRequest.json``).
     """
@@ -1017,7 +1017,7 @@ class GetLogRequest(Request["GetLogResponse"], kw_only=True, omit_defaults=True,
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
-class GetLogResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class GetLogResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     ``GetLog`` response payload (schema ``GetLogResponse.json``).
     """
@@ -1039,7 +1039,7 @@ class GetMonitoringReportRequest(Request["GetMonitoringReportResponse"], kw_only
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
-class GetMonitoringReportResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class GetMonitoringReportResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     ``GetMonitoringReport`` response payload (schema ``GetMonitoringReportResponse.json``).
     """
@@ -1049,7 +1049,7 @@ class GetMonitoringReportResponse(Struct, kw_only=True, omit_defaults=True, forb
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
-class GetPeriodicEventStreamRequest(Request["GetPeriodicEventStreamResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class GetPeriodicEventStreamRequest(Request["GetPeriodicEventStreamResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     ``GetPeriodicEventStream`` request payload (schema ``GetPeriodicEventStreamRequest.json``).
     """
@@ -1078,7 +1078,7 @@ class GetReportRequest(Request["GetReportResponse"], kw_only=True, omit_defaults
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
-class GetReportResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class GetReportResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     ``GetReport`` response payload (schema ``GetReportResponse.json``).
     """
@@ -1088,7 +1088,7 @@ class GetReportResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
-class GetTariffsRequest(Request["GetTariffsResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class GetTariffsRequest(Request["GetTariffsResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     ``GetTariffs`` request payload (schema ``GetTariffsRequest.json``).
     """
@@ -1108,7 +1108,7 @@ class GetTariffsResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknow
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
-class GetTransactionStatusRequest(Request["GetTransactionStatusResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class GetTransactionStatusRequest(Request["GetTransactionStatusResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     ``GetTransactionStatus`` request payload (schema ``GetTransactionStatusRequest.json``).
     """
@@ -1117,7 +1117,7 @@ class GetTransactionStatusRequest(Request["GetTransactionStatusResponse"], kw_on
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
-class GetTransactionStatusResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class GetTransactionStatusResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     ``GetTransactionStatus`` response payload (schema ``GetTransactionStatusResponse.json``).
     """
@@ -1145,7 +1145,7 @@ class GetVariablesResponse(Struct, kw_only=True, omit_defaults=True, forbid_unkn
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
-class HeartbeatRequest(Request["HeartbeatResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class HeartbeatRequest(Request["HeartbeatResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     ``Heartbeat`` request payload (schema ``HeartbeatRequest.json``).
     """
@@ -1153,7 +1153,7 @@ class HeartbeatRequest(Request["HeartbeatResponse"], kw_only=True, omit_defaults
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
-class HeartbeatResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class HeartbeatResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     ``Heartbeat`` response payload (schema ``HeartbeatResponse.json``).
     """
@@ -1162,7 +1162,7 @@ class HeartbeatResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
-class InstallCertificateRequest(Request["InstallCertificateResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class InstallCertificateRequest(Request["InstallCertificateResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     ``InstallCertificate`` request payload (schema ``InstallCertificateRequest.json``).
     """
@@ -1172,7 +1172,7 @@ class InstallCertificateRequest(Request["InstallCertificateResponse"], kw_only=T
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
-class InstallCertificateResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class InstallCertificateResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     ``InstallCertificate`` response payload (schema ``InstallCertificateResponse.json``).
     """
@@ -1182,7 +1182,7 @@ class InstallCertificateResponse(Struct, kw_only=True, omit_defaults=True, forbi
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
-class LogStatusNotificationRequest(Request["LogStatusNotificationResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class LogStatusNotificationRequest(Request["LogStatusNotificationResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     ``LogStatusNotification`` request payload (schema ``LogStatusNotificationRequest.json``).
     """
@@ -1193,7 +1193,7 @@ class LogStatusNotificationRequest(Request["LogStatusNotificationResponse"], kw_
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
-class LogStatusNotificationResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class LogStatusNotificationResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     ``LogStatusNotification`` response payload (schema ``LogStatusNotificationResponse.json``).
     """
@@ -1211,7 +1211,7 @@ class MeterValuesRequest(Request["MeterValuesResponse"], kw_only=True, omit_defa
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
-class MeterValuesResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class MeterValuesResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     ``MeterValues`` response payload (schema ``MeterValuesResponse.json``).
     """
@@ -1230,7 +1230,7 @@ class NotifyAllowedEnergyTransferRequest(Request["NotifyAllowedEnergyTransferRes
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
-class NotifyAllowedEnergyTransferResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class NotifyAllowedEnergyTransferResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     ``NotifyAllowedEnergyTransfer`` response payload (schema
     ``NotifyAllowedEnergyTransferResponse.json``).
@@ -1252,7 +1252,7 @@ class NotifyChargingLimitRequest(Request["NotifyChargingLimitResponse"], kw_only
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
-class NotifyChargingLimitResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class NotifyChargingLimitResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     ``NotifyChargingLimit`` response payload (schema ``NotifyChargingLimitResponse.json``).
     """
@@ -1260,7 +1260,7 @@ class NotifyChargingLimitResponse(Struct, kw_only=True, omit_defaults=True, forb
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
-class NotifyCustomerInformationRequest(Request["NotifyCustomerInformationResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class NotifyCustomerInformationRequest(Request["NotifyCustomerInformationResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     ``NotifyCustomerInformation`` request payload (schema
     ``NotifyCustomerInformationRequest.json``).
@@ -1274,7 +1274,7 @@ class NotifyCustomerInformationRequest(Request["NotifyCustomerInformationRespons
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
-class NotifyCustomerInformationResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class NotifyCustomerInformationResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     ``NotifyCustomerInformation`` response payload (schema
     ``NotifyCustomerInformationResponse.json``).
@@ -1283,7 +1283,7 @@ class NotifyCustomerInformationResponse(Struct, kw_only=True, omit_defaults=True
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
-class NotifyDERAlarmRequest(Request["NotifyDERAlarmResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class NotifyDERAlarmRequest(Request["NotifyDERAlarmResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     ``NotifyDERAlarm`` request payload (schema ``NotifyDERAlarmRequest.json``).
     """
@@ -1296,7 +1296,7 @@ class NotifyDERAlarmRequest(Request["NotifyDERAlarmResponse"], kw_only=True, omi
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
-class NotifyDERAlarmResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class NotifyDERAlarmResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     ``NotifyDERAlarm`` response payload (schema ``NotifyDERAlarmResponse.json``).
     """
@@ -1316,7 +1316,7 @@ class NotifyDERStartStopRequest(Request["NotifyDERStartStopResponse"], kw_only=T
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
-class NotifyDERStartStopResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class NotifyDERStartStopResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     ``NotifyDERStartStop`` response payload (schema ``NotifyDERStartStopResponse.json``).
     """
@@ -1335,7 +1335,7 @@ class NotifyDisplayMessagesRequest(Request["NotifyDisplayMessagesResponse"], kw_
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
-class NotifyDisplayMessagesResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class NotifyDisplayMessagesResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     ``NotifyDisplayMessages`` response payload (schema ``NotifyDisplayMessagesResponse.json``).
     """
@@ -1355,7 +1355,7 @@ class NotifyEVChargingNeedsRequest(Request["NotifyEVChargingNeedsResponse"], kw_
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
-class NotifyEVChargingNeedsResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class NotifyEVChargingNeedsResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     ``NotifyEVChargingNeeds`` response payload (schema ``NotifyEVChargingNeedsResponse.json``).
     """
@@ -1379,7 +1379,7 @@ class NotifyEVChargingScheduleRequest(Request["NotifyEVChargingScheduleResponse"
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
-class NotifyEVChargingScheduleResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class NotifyEVChargingScheduleResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     ``NotifyEVChargingSchedule`` response payload (schema
     ``NotifyEVChargingScheduleResponse.json``).
@@ -1402,7 +1402,7 @@ class NotifyEventRequest(Request["NotifyEventResponse"], kw_only=True, omit_defa
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
-class NotifyEventResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class NotifyEventResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     ``NotifyEvent`` response payload (schema ``NotifyEventResponse.json``).
     """
@@ -1423,7 +1423,7 @@ class NotifyMonitoringReportRequest(Request["NotifyMonitoringReportResponse"], k
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
-class NotifyMonitoringReportResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class NotifyMonitoringReportResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     ``NotifyMonitoringReport`` response payload (schema
     ``NotifyMonitoringReportResponse.json``).
@@ -1444,7 +1444,7 @@ class NotifyPeriodicEventStreamRequest(Struct, kw_only=True, omit_defaults=True,
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
-class NotifyPriorityChargingRequest(Request["NotifyPriorityChargingResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class NotifyPriorityChargingRequest(Request["NotifyPriorityChargingResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     ``NotifyPriorityCharging`` request payload (schema ``NotifyPriorityChargingRequest.json``).
     """
@@ -1454,7 +1454,7 @@ class NotifyPriorityChargingRequest(Request["NotifyPriorityChargingResponse"], k
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
-class NotifyPriorityChargingResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class NotifyPriorityChargingResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     ``NotifyPriorityCharging`` response payload (schema
     ``NotifyPriorityChargingResponse.json``).
@@ -1476,7 +1476,7 @@ class NotifyReportRequest(Request["NotifyReportResponse"], kw_only=True, omit_de
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
-class NotifyReportResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class NotifyReportResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     ``NotifyReport`` response payload (schema ``NotifyReportResponse.json``).
     """
@@ -1484,7 +1484,7 @@ class NotifyReportResponse(Struct, kw_only=True, omit_defaults=True, forbid_unkn
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
-class NotifySettlementRequest(Request["NotifySettlementResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class NotifySettlementRequest(Request["NotifySettlementResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     ``NotifySettlement`` request payload (schema ``NotifySettlementRequest.json``).
     """
@@ -1502,7 +1502,7 @@ class NotifySettlementRequest(Request["NotifySettlementResponse"], kw_only=True,
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
-class NotifySettlementResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class NotifySettlementResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     ``NotifySettlement`` response payload (schema ``NotifySettlementResponse.json``).
     """
@@ -1512,7 +1512,7 @@ class NotifySettlementResponse(Struct, kw_only=True, omit_defaults=True, forbid_
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
-class NotifyWebPaymentStartedRequest(Request["NotifyWebPaymentStartedResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class NotifyWebPaymentStartedRequest(Request["NotifyWebPaymentStartedResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     ``NotifyWebPaymentStarted`` request payload (schema
     ``NotifyWebPaymentStartedRequest.json``).
@@ -1523,7 +1523,7 @@ class NotifyWebPaymentStartedRequest(Request["NotifyWebPaymentStartedResponse"],
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
-class NotifyWebPaymentStartedResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class NotifyWebPaymentStartedResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     ``NotifyWebPaymentStarted`` response payload (schema
     ``NotifyWebPaymentStartedResponse.json``).
@@ -1532,7 +1532,7 @@ class NotifyWebPaymentStartedResponse(Struct, kw_only=True, omit_defaults=True, 
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
-class OpenPeriodicEventStreamRequest(Request["OpenPeriodicEventStreamResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class OpenPeriodicEventStreamRequest(Request["OpenPeriodicEventStreamResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     ``OpenPeriodicEventStream`` request payload (schema
     ``OpenPeriodicEventStreamRequest.json``).
@@ -1542,7 +1542,7 @@ class OpenPeriodicEventStreamRequest(Request["OpenPeriodicEventStreamResponse"],
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
-class OpenPeriodicEventStreamResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class OpenPeriodicEventStreamResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     ``OpenPeriodicEventStream`` response payload (schema
     ``OpenPeriodicEventStreamResponse.json``).
@@ -1553,7 +1553,7 @@ class OpenPeriodicEventStreamResponse(Struct, kw_only=True, omit_defaults=True, 
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
-class PublishFirmwareRequest(Request["PublishFirmwareResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class PublishFirmwareRequest(Request["PublishFirmwareResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     ``PublishFirmware`` request payload (schema ``PublishFirmwareRequest.json``).
     """
@@ -1566,7 +1566,7 @@ class PublishFirmwareRequest(Request["PublishFirmwareResponse"], kw_only=True, o
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
-class PublishFirmwareResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class PublishFirmwareResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     ``PublishFirmware`` response payload (schema ``PublishFirmwareResponse.json``).
     """
@@ -1589,7 +1589,7 @@ class PublishFirmwareStatusNotificationRequest(Request["PublishFirmwareStatusNot
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
-class PublishFirmwareStatusNotificationResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class PublishFirmwareStatusNotificationResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     ``PublishFirmwareStatusNotification`` response payload (schema
     ``PublishFirmwareStatusNotificationResponse.json``).
@@ -1598,7 +1598,7 @@ class PublishFirmwareStatusNotificationResponse(Struct, kw_only=True, omit_defau
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
-class PullDynamicScheduleUpdateRequest(Request["PullDynamicScheduleUpdateResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class PullDynamicScheduleUpdateRequest(Request["PullDynamicScheduleUpdateResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     ``PullDynamicScheduleUpdate`` request payload (schema
     ``PullDynamicScheduleUpdateRequest.json``).
@@ -1608,7 +1608,7 @@ class PullDynamicScheduleUpdateRequest(Request["PullDynamicScheduleUpdateRespons
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
-class PullDynamicScheduleUpdateResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class PullDynamicScheduleUpdateResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     ``PullDynamicScheduleUpdate`` response payload (schema
     ``PullDynamicScheduleUpdateResponse.json``).
@@ -1633,7 +1633,7 @@ class ReportChargingProfilesRequest(Request["ReportChargingProfilesResponse"], k
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
-class ReportChargingProfilesResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class ReportChargingProfilesResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     ``ReportChargingProfiles`` response payload (schema
     ``ReportChargingProfilesResponse.json``).
@@ -1660,7 +1660,7 @@ class ReportDERControlRequest(Request["ReportDERControlResponse"], kw_only=True,
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
-class ReportDERControlResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class ReportDERControlResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     ``ReportDERControl`` response payload (schema ``ReportDERControlResponse.json``).
     """
@@ -1678,7 +1678,7 @@ class RequestBatterySwapRequest(Request["RequestBatterySwapResponse"], kw_only=T
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
-class RequestBatterySwapResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class RequestBatterySwapResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     ``RequestBatterySwap`` response payload (schema ``RequestBatterySwapResponse.json``).
     """
@@ -1702,7 +1702,7 @@ class RequestStartTransactionRequest(Request["RequestStartTransactionResponse"],
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
-class RequestStartTransactionResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class RequestStartTransactionResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     ``RequestStartTransaction`` response payload (schema
     ``RequestStartTransactionResponse.json``).
@@ -1714,7 +1714,7 @@ class RequestStartTransactionResponse(Struct, kw_only=True, omit_defaults=True, 
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
-class RequestStopTransactionRequest(Request["RequestStopTransactionResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class RequestStopTransactionRequest(Request["RequestStopTransactionResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     ``RequestStopTransaction`` request payload (schema ``RequestStopTransactionRequest.json``).
     """
@@ -1723,7 +1723,7 @@ class RequestStopTransactionRequest(Request["RequestStopTransactionResponse"], k
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
-class RequestStopTransactionResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class RequestStopTransactionResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     ``RequestStopTransaction`` response payload (schema
     ``RequestStopTransactionResponse.json``).
@@ -1734,7 +1734,7 @@ class RequestStopTransactionResponse(Struct, kw_only=True, omit_defaults=True, f
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
-class ReservationStatusUpdateRequest(Request["ReservationStatusUpdateResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class ReservationStatusUpdateRequest(Request["ReservationStatusUpdateResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     ``ReservationStatusUpdate`` request payload (schema
     ``ReservationStatusUpdateRequest.json``).
@@ -1745,7 +1745,7 @@ class ReservationStatusUpdateRequest(Request["ReservationStatusUpdateResponse"],
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
-class ReservationStatusUpdateResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class ReservationStatusUpdateResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     ``ReservationStatusUpdate`` response payload (schema
     ``ReservationStatusUpdateResponse.json``).
@@ -1768,7 +1768,7 @@ class ReserveNowRequest(Request["ReserveNowResponse"], kw_only=True, omit_defaul
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
-class ReserveNowResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class ReserveNowResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     ``ReserveNow`` response payload (schema ``ReserveNowResponse.json``).
     """
@@ -1778,7 +1778,7 @@ class ReserveNowResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknow
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
-class ResetRequest(Request["ResetResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class ResetRequest(Request["ResetResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     ``Reset`` request payload (schema ``ResetRequest.json``).
     """
@@ -1788,7 +1788,7 @@ class ResetRequest(Request["ResetResponse"], kw_only=True, omit_defaults=True, f
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
-class ResetResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class ResetResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     ``Reset`` response payload (schema ``ResetResponse.json``).
     """
@@ -1798,7 +1798,7 @@ class ResetResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fie
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
-class SecurityEventNotificationRequest(Request["SecurityEventNotificationResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class SecurityEventNotificationRequest(Request["SecurityEventNotificationResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     ``SecurityEventNotification`` request payload (schema
     ``SecurityEventNotificationRequest.json``).
@@ -1810,7 +1810,7 @@ class SecurityEventNotificationRequest(Request["SecurityEventNotificationRespons
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
-class SecurityEventNotificationResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class SecurityEventNotificationResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     ``SecurityEventNotification`` response payload (schema
     ``SecurityEventNotificationResponse.json``).
@@ -1830,7 +1830,7 @@ class SendLocalListRequest(Request["SendLocalListResponse"], kw_only=True, omit_
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
-class SendLocalListResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class SendLocalListResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     ``SendLocalList`` response payload (schema ``SendLocalListResponse.json``).
     """
@@ -1850,7 +1850,7 @@ class SetChargingProfileRequest(Request["SetChargingProfileResponse"], kw_only=T
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
-class SetChargingProfileResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class SetChargingProfileResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     ``SetChargingProfile`` response payload (schema ``SetChargingProfileResponse.json``).
     """
@@ -1900,7 +1900,7 @@ class SetDefaultTariffRequest(Request["SetDefaultTariffResponse"], kw_only=True,
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
-class SetDefaultTariffResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class SetDefaultTariffResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     ``SetDefaultTariff`` response payload (schema ``SetDefaultTariffResponse.json``).
     """
@@ -1919,7 +1919,7 @@ class SetDisplayMessageRequest(Request["SetDisplayMessageResponse"], kw_only=Tru
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
-class SetDisplayMessageResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class SetDisplayMessageResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     ``SetDisplayMessage`` response payload (schema ``SetDisplayMessageResponse.json``).
     """
@@ -1929,7 +1929,7 @@ class SetDisplayMessageResponse(Struct, kw_only=True, omit_defaults=True, forbid
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
-class SetMonitoringBaseRequest(Request["SetMonitoringBaseResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class SetMonitoringBaseRequest(Request["SetMonitoringBaseResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     ``SetMonitoringBase`` request payload (schema ``SetMonitoringBaseRequest.json``).
     """
@@ -1938,7 +1938,7 @@ class SetMonitoringBaseRequest(Request["SetMonitoringBaseResponse"], kw_only=Tru
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
-class SetMonitoringBaseResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class SetMonitoringBaseResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     ``SetMonitoringBase`` response payload (schema ``SetMonitoringBaseResponse.json``).
     """
@@ -1948,7 +1948,7 @@ class SetMonitoringBaseResponse(Struct, kw_only=True, omit_defaults=True, forbid
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
-class SetMonitoringLevelRequest(Request["SetMonitoringLevelResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class SetMonitoringLevelRequest(Request["SetMonitoringLevelResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     ``SetMonitoringLevel`` request payload (schema ``SetMonitoringLevelRequest.json``).
     """
@@ -1957,7 +1957,7 @@ class SetMonitoringLevelRequest(Request["SetMonitoringLevelResponse"], kw_only=T
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
-class SetMonitoringLevelResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class SetMonitoringLevelResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     ``SetMonitoringLevel`` response payload (schema ``SetMonitoringLevelResponse.json``).
     """
@@ -1967,7 +1967,7 @@ class SetMonitoringLevelResponse(Struct, kw_only=True, omit_defaults=True, forbi
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
-class SetNetworkProfileRequest(Request["SetNetworkProfileResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class SetNetworkProfileRequest(Request["SetNetworkProfileResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     ``SetNetworkProfile`` request payload (schema ``SetNetworkProfileRequest.json``).
     """
@@ -1977,7 +1977,7 @@ class SetNetworkProfileRequest(Request["SetNetworkProfileResponse"], kw_only=Tru
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
-class SetNetworkProfileResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class SetNetworkProfileResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     ``SetNetworkProfile`` response payload (schema ``SetNetworkProfileResponse.json``).
     """
@@ -2023,7 +2023,7 @@ class SetVariablesResponse(Struct, kw_only=True, omit_defaults=True, forbid_unkn
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
-class SignCertificateRequest(Request["SignCertificateResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class SignCertificateRequest(Request["SignCertificateResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     ``SignCertificate`` request payload (schema ``SignCertificateRequest.json``).
     """
@@ -2035,7 +2035,7 @@ class SignCertificateRequest(Request["SignCertificateResponse"], kw_only=True, o
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
-class SignCertificateResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class SignCertificateResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     ``SignCertificate`` response payload (schema ``SignCertificateResponse.json``).
     """
@@ -2045,7 +2045,7 @@ class SignCertificateResponse(Struct, kw_only=True, omit_defaults=True, forbid_u
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
-class StatusNotificationRequest(Request["StatusNotificationResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class StatusNotificationRequest(Request["StatusNotificationResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     ``StatusNotification`` request payload (schema ``StatusNotificationRequest.json``).
     """
@@ -2057,7 +2057,7 @@ class StatusNotificationRequest(Request["StatusNotificationResponse"], kw_only=T
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
-class StatusNotificationResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class StatusNotificationResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     ``StatusNotification`` response payload (schema ``StatusNotificationResponse.json``).
     """
@@ -2102,7 +2102,7 @@ class TransactionEventResponse(Struct, kw_only=True, omit_defaults=True, forbid_
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
-class TriggerMessageRequest(Request["TriggerMessageResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class TriggerMessageRequest(Request["TriggerMessageResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     ``TriggerMessage`` request payload (schema ``TriggerMessageRequest.json``).
     """
@@ -2113,7 +2113,7 @@ class TriggerMessageRequest(Request["TriggerMessageResponse"], kw_only=True, omi
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
-class TriggerMessageResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class TriggerMessageResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     ``TriggerMessage`` response payload (schema ``TriggerMessageResponse.json``).
     """
@@ -2123,7 +2123,7 @@ class TriggerMessageResponse(Struct, kw_only=True, omit_defaults=True, forbid_un
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
-class UnlockConnectorRequest(Request["UnlockConnectorResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class UnlockConnectorRequest(Request["UnlockConnectorResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     ``UnlockConnector`` request payload (schema ``UnlockConnectorRequest.json``).
     """
@@ -2133,7 +2133,7 @@ class UnlockConnectorRequest(Request["UnlockConnectorResponse"], kw_only=True, o
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
-class UnlockConnectorResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class UnlockConnectorResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     ``UnlockConnector`` response payload (schema ``UnlockConnectorResponse.json``).
     """
@@ -2143,7 +2143,7 @@ class UnlockConnectorResponse(Struct, kw_only=True, omit_defaults=True, forbid_u
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
-class UnpublishFirmwareRequest(Request["UnpublishFirmwareResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class UnpublishFirmwareRequest(Request["UnpublishFirmwareResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     ``UnpublishFirmware`` request payload (schema ``UnpublishFirmwareRequest.json``).
     """
@@ -2152,7 +2152,7 @@ class UnpublishFirmwareRequest(Request["UnpublishFirmwareResponse"], kw_only=Tru
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
-class UnpublishFirmwareResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class UnpublishFirmwareResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     ``UnpublishFirmware`` response payload (schema ``UnpublishFirmwareResponse.json``).
     """
@@ -2161,7 +2161,7 @@ class UnpublishFirmwareResponse(Struct, kw_only=True, omit_defaults=True, forbid
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
-class UpdateDynamicScheduleRequest(Request["UpdateDynamicScheduleResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class UpdateDynamicScheduleRequest(Request["UpdateDynamicScheduleResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     ``UpdateDynamicSchedule`` request payload (schema ``UpdateDynamicScheduleRequest.json``).
     """
@@ -2171,7 +2171,7 @@ class UpdateDynamicScheduleRequest(Request["UpdateDynamicScheduleResponse"], kw_
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
-class UpdateDynamicScheduleResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class UpdateDynamicScheduleResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     ``UpdateDynamicSchedule`` response payload (schema ``UpdateDynamicScheduleResponse.json``).
     """
@@ -2181,7 +2181,7 @@ class UpdateDynamicScheduleResponse(Struct, kw_only=True, omit_defaults=True, fo
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
-class UpdateFirmwareRequest(Request["UpdateFirmwareResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class UpdateFirmwareRequest(Request["UpdateFirmwareResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     ``UpdateFirmware`` request payload (schema ``UpdateFirmwareRequest.json``).
     """
@@ -2193,7 +2193,7 @@ class UpdateFirmwareRequest(Request["UpdateFirmwareResponse"], kw_only=True, omi
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
-class UpdateFirmwareResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class UpdateFirmwareResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     ``UpdateFirmware`` response payload (schema ``UpdateFirmwareResponse.json``).
     """
@@ -2203,7 +2203,7 @@ class UpdateFirmwareResponse(Struct, kw_only=True, omit_defaults=True, forbid_un
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
-class UsePriorityChargingRequest(Request["UsePriorityChargingResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class UsePriorityChargingRequest(Request["UsePriorityChargingResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     ``UsePriorityCharging`` request payload (schema ``UsePriorityChargingRequest.json``).
     """
@@ -2213,7 +2213,7 @@ class UsePriorityChargingRequest(Request["UsePriorityChargingResponse"], kw_only
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
-class UsePriorityChargingResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class UsePriorityChargingResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     ``UsePriorityCharging`` response payload (schema ``UsePriorityChargingResponse.json``).
     """
@@ -2223,7 +2223,7 @@ class UsePriorityChargingResponse(Struct, kw_only=True, omit_defaults=True, forb
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
-class VatNumberValidationRequest(Request["VatNumberValidationResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class VatNumberValidationRequest(Request["VatNumberValidationResponse"], kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     ``VatNumberValidation`` request payload (schema ``VatNumberValidationRequest.json``).
     """
@@ -2233,7 +2233,7 @@ class VatNumberValidationRequest(Request["VatNumberValidationResponse"], kw_only
     custom_data: CustomDataType | UnsetType = field(default=UNSET, name="customData")
 
 
-class VatNumberValidationResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class VatNumberValidationResponse(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True, gc=False):
     """
     ``VatNumberValidation`` response payload (schema ``VatNumberValidationResponse.json``).
     """

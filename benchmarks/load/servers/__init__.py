@@ -18,6 +18,8 @@ class ServerKind:
     module: str
     label: str
     env: dict[str, str] = field(default_factory=dict)
+    # False: only when asked for by name (``--servers``), not in the load harness' default set
+    default: bool = True
 
 
 SERVERS: dict[str, ServerKind] = {
@@ -35,6 +37,13 @@ SERVERS: dict[str, ServerKind] = {
             "benchmarks.load.servers.ocppfast_cs",
             "ocppfast (compiled), a new datetime.isoformat() timestamp in every answer",
             {"BENCH_PER_CALL_TIME": "1"},
+        ),
+        ServerKind(
+            "ocppfast-cached",
+            "benchmarks.load.servers.ocppfast_cs",
+            "ocppfast (compiled), answers built once (the time never changes)",
+            {"BENCH_CACHED_REPLY": "1"},
+            default=False,
         ),
         ServerKind(
             "mobilityhouse",

@@ -4,7 +4,11 @@ The minimal handler set as server-wide ``@cs.on`` handlers, written as a user wo
 helper for the current time, ``ocppfast.now()`` (RFC 3339, changes once a millisecond); fan-out
 is ``cs.call_many``. With ``BENCH_PER_CALL_TIME=1`` (the ``ocppfast-stamped`` server kind) every
 answer carries a new timestamp instead (``datetime.now(UTC).isoformat()``, microseconds), so the
-formatting and the reply's date-time check run on every call: the honest worst case.
+formatting and the reply's date-time check run on every call: the honest worst case. With
+``BENCH_CACHED_REPLY=1`` (``ocppfast-cached``, only when asked for by name) the Boot and
+Heartbeat answers are built once, with a time that never changes: the base the ``now()`` per call
+of ``ocppfast`` is compared with (``python -m benchmarks.load.ab --servers
+echo-c,ocppfast,ocppfast-cached``).
 """
 
 from __future__ import annotations
@@ -34,12 +38,14 @@ def _per_call_time() -> str:
 
 
 PER_CALL_TIME = os.environ.get("BENCH_PER_CALL_TIME", "") not in ("", "0")
+CACHED_REPLY = os.environ.get("BENCH_CACHED_REPLY", "") not in ("", "0")
 _now = _per_call_time if PER_CALL_TIME else ocppfast.now
 
 
 class OcppfastServer:
     def __init__(self) -> None:
         stamps = ", datetime per call" if PER_CALL_TIME else ""
+        stamps += ", answers built once" if CACHED_REPLY else ""
         self.impl = f"ocppfast {ocppfast.__version__} ({ocppfast.implementation}{stamps})"
         cs = ocppfast.CentralSystem(
             versions=[frames.SUBPROTOCOL],
@@ -48,15 +54,31 @@ class OcppfastServer:
             use_aiofastnet=use_aiofastnet(),
         )
 
-        @cs.on("BootNotification")
-        def boot(cp: Any, req: Any) -> BootNotificationResponse:
-            return BootNotificationResponse(
+        if CACHED_REPLY:
+            boot_answer = BootNotificationResponse(
                 status=RegistrationStatus.accepted, current_time=_now(), interval=300
             )
+            heartbeat_answer = HeartbeatResponse(current_time=_now())
 
-        @cs.on("Heartbeat")
-        def heartbeat(cp: Any, req: Any) -> HeartbeatResponse:
-            return HeartbeatResponse(current_time=_now())
+            @cs.on("BootNotification")
+            def boot(cp: Any, req: Any) -> BootNotificationResponse:
+                return boot_answer
+
+            @cs.on("Heartbeat")
+            def heartbeat(cp: Any, req: Any) -> HeartbeatResponse:
+                return heartbeat_answer
+
+        else:
+
+            @cs.on("BootNotification")
+            def boot(cp: Any, req: Any) -> BootNotificationResponse:
+                return BootNotificationResponse(
+                    status=RegistrationStatus.accepted, current_time=_now(), interval=300
+                )
+
+            @cs.on("Heartbeat")
+            def heartbeat(cp: Any, req: Any) -> HeartbeatResponse:
+                return HeartbeatResponse(current_time=_now())
 
         @cs.on("StatusNotification")
         def status(cp: Any, req: Any) -> StatusNotificationResponse:
