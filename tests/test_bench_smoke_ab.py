@@ -19,20 +19,9 @@ import msgspec
 import psutil
 import pytest
 
+from tests.subproc import run_python
+
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def _run(args: list[str], timeout: float) -> subprocess.CompletedProcess[str]:
-    proc = subprocess.run(
-        [sys.executable, *args],
-        check=False,
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    return proc
 
 
 def _no_children_left() -> None:
@@ -43,7 +32,7 @@ def _no_children_left() -> None:
 
 def test_ab_writes_its_table(tmp_path: Path) -> None:
     servers = ["echo-c", "echo", "ocppfast", "ocppfast-pure", "ocppfast-stamped"]
-    _run(
+    run_python(
         ["-m", "benchmarks.load.ab", "--n", "1,3", "--rounds", "2", "--window", "0.3",
          "--warmup", "0.1", "--servers", ",".join(servers), "--out", str(tmp_path)],
         timeout=300,
@@ -73,7 +62,7 @@ def test_ab_writes_its_table(tmp_path: Path) -> None:
 def test_ab_runs_the_rotation_workload_into_its_own_files(tmp_path: Path) -> None:
     """``--workload rotation``: the load harness's steady rotation, written next to (not over)
     the Heartbeat table; with ``--fresh``, every round on new server processes."""
-    _run(
+    run_python(
         ["-m", "benchmarks.load.ab", "--workload", "rotation", "--fresh", "--n", "2",
          "--rounds", "3", "--window", "0.3", "--warmup", "0.1",
          "--servers", "echo-c,echo,ocppfast,ocppfast-pure",
@@ -96,7 +85,7 @@ def test_ab_runs_the_rotation_workload_into_its_own_files(tmp_path: Path) -> Non
 def test_ab_runs_a_baseline_checkout_next_to_this_one(tmp_path: Path) -> None:
     """``--baseline DIR``: the ocppfast server of another checkout joins the rounds; here the
     same checkout, so both must answer and be paired."""
-    _run(
+    run_python(
         ["-m", "benchmarks.load.ab", "--n", "2", "--rounds", "2", "--window", "0.3",
          "--warmup", "0.1", "--servers", "echo-c,echo,ocppfast,ocppfast-pure",
          "--baseline", str(ROOT), "--out", str(tmp_path)],
@@ -113,7 +102,7 @@ def test_ab_runs_a_baseline_checkout_next_to_this_one(tmp_path: Path) -> None:
 
 
 def test_answer_path_benchmark_reports_every_case() -> None:
-    out = _run(["benchmarks/bench_answer_path.py", "--quick"], timeout=300).stdout
+    out = run_python(["benchmarks/bench_answer_path.py", "--quick"], timeout=300).stdout
     for case in ("Heartbeat, cached reply", "Heartbeat, now()", "Heartbeat, new time every call",
                  "MeterValues x10, date-time unchecked (floor)",
                  "MeterValues x10, generated check", "MeterValues x10, regex check (before)"):  # fmt: skip
@@ -129,7 +118,7 @@ def test_answer_path_benchmark_reports_every_case() -> None:
 )
 def test_callgrind_counts_instructions(tmp_path: Path) -> None:
     out = tmp_path / "cg.md"
-    _run(
+    run_python(
         ["benchmarks/bench_callgrind.py", "--calls", "50", "--warmup", "10", "--servers",
          "echo-c,echo", "--out", str(out)],
         timeout=600,
@@ -167,7 +156,7 @@ def test_load_server_answers_with_a_valid_date_time(per_call: bool) -> None:
 def test_ab_pairs_now_per_call_with_answers_built_once(tmp_path: Path) -> None:
     """``make answer-path``'s end-to-end half: ``ocppfast-cached`` (answers built once) joins the
     rounds when named, the ratio is reported, and ``--name`` picks the files."""
-    _run(
+    run_python(
         ["-m", "benchmarks.load.ab", "--n", "2", "--rounds", "2", "--window", "0.3",
          "--warmup", "0.1", "--servers", "echo-c,echo,ocppfast,ocppfast-cached",
          "--name", "e2e", "--out", str(tmp_path)],
@@ -180,9 +169,4 @@ def test_ab_pairs_now_per_call_with_answers_built_once(tmp_path: Path) -> None:
     assert data["summary"]["2"]["now_vs_cached"] > 0
     assert "answers built once" in data["result"]["impl"]["ocppfast-cached"]
     assert "`ocppfast-cached`" in (tmp_path / "e2e.md").read_text()
-    # not part of the load harness' default set
-    from benchmarks.load.servers import SERVERS
-
-    assert SERVERS["ocppfast-cached"].default is False
-    assert all(kind.default for name, kind in SERVERS.items() if name != "ocppfast-cached")
     _no_children_left()

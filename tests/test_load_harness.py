@@ -7,8 +7,6 @@ no timing assertions (the figures of a run this small mean nothing).
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -16,7 +14,8 @@ from typing import Any
 import psutil
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+from tests.subproc import run_python
+
 SERVERS = ["ocppfast", "ocppfast-pure", "mobilityhouse", "echo"]
 N = 20
 STEADY_N = 2
@@ -26,9 +25,8 @@ STEADY_N = 2
 def run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     out = tmp_path_factory.mktemp("load")
     started = time.time()
-    proc = subprocess.run(
+    proc = run_python(
         [
-            sys.executable,
             "-m",
             "benchmarks.load",
             "--servers",
@@ -49,13 +47,8 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
             "--out",
             str(out),
         ],
-        cwd=ROOT,
-        check=False,
-        capture_output=True,
-        text=True,
         timeout=300,
     )
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     results = json.loads((out / "load.json").read_text())
     return {"out": out, "stdout": proc.stdout, "results": results, "started": started}
 
@@ -214,3 +207,74 @@ def test_compat_goals() -> None:
     assert table["mobilityhouse / compat on picows, CPU per call, 100"] == ("19.23x", "PASS")
     assert table["mobilityhouse / compat on picows, CPU per call, 1000"] == ("9.26x", "MISS")
     assert not any(k.startswith("server CPU per call vs Python echo") for k in table)
+
+
+def test_answer_path_goal() -> None:
+    """#14's answer-path goal in the load report: ``ocppfast`` (answers built per call with
+    ``ocppfast.now()``) within 1.2x of ``ocppfast-cached`` (answers built once), at every
+    charger count both ran, each from rounds of the same run."""
+    from benchmarks.load import report
+
+    def server(cpu_1: float, cpu_100: float, cpu_1000: float | None) -> dict[str, Any]:
+        scale = {"1000": {"n": 1000, "status": "not run", "reason": "capped"}}
+        if cpu_1000 is not None:
+            scale = {"1000": {"n": 1000, "status": "ok", "steady": _steady(cpu_1000, 100)}}
+        return {
+            "steady_small": {"1": _steady(cpu_1, 100), "100": _steady(cpu_100, 100)},
+            "scale": scale,
+        }
+
+    results = {
+        "servers": {
+            "ocppfast": server(12.0, 13.0, 10.0),
+            "ocppfast-cached": server(11.0, 10.0, None),
+        }
+    }
+    table = {what: (measured, result) for what, measured, _, result in report.goals(results)}
+    what = "answer built per call with now() vs built once, CPU per call, "
+    assert table[what + "1"] == ("1.09x", "PASS")
+    assert table[what + "100"] == ("1.30x", "MISS")
+    assert table[what + "1000"] == ("-", "n/a")  # the reference did not run there
+    del results["servers"]["ocppfast-cached"]
+    table = {what: (measured, result) for what, measured, _, result in report.goals(results)}
+    assert not any(k.startswith("answer built per call") for k in table)
+
+
+def test_scale_cap_of_the_profile_then_of_the_kind() -> None:
+    from benchmarks.load import harness
+    from benchmarks.load.servers import SERVERS
+
+    full = harness.FULL
+    assert harness.scale_cap(SERVERS["ocppfast"], full) == (None, "")
+    cap, why = harness.scale_cap(SERVERS["ocppfast-cached"], full)
+    assert cap == 1000 and "answer path" in why
+    assert SERVERS["ocppfast-cached"].default  # in make load-full, as the goal's reference
+    profile = harness.Profile("p", [], [10], 1.0, 0.1, 1, 0.1, caps={"ocppfast-cached": 5})
+    profile.cap_reason = "a small machine"
+    assert harness.scale_cap(SERVERS["ocppfast-cached"], profile) == (
+        5,
+        "in this profile: a small machine",
+    )
+
+
+_CAPPED_RUN = """
+import dataclasses, json, sys
+from benchmarks.load import harness
+from benchmarks.load.servers import SERVERS
+
+SERVERS["echo-capped"] = dataclasses.replace(
+    SERVERS["echo"], name="echo-capped", scale_cap=2, scale_cap_reason="a test's cap"
+)
+profile = harness.Profile("t", [], [2, 3], 0.3, 0.1, 1, 0.2)
+results = harness.run(["echo-capped"], profile, sys.argv[1], say=lambda *a: None)
+print(json.dumps(results["servers"]["echo-capped"]["scale"]))
+"""
+
+
+def test_a_capped_kind_runs_up_to_its_cap(tmp_path: Path) -> None:
+    """A server kind with ``scale_cap`` (``ocppfast-cached``: 1,000) runs its scale rows up to
+    the cap, with real chargers, and records the larger ones as not run, with the reason."""
+    proc = run_python(["-c", _CAPPED_RUN, str(tmp_path)], timeout=120)
+    scale = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert scale["2"]["status"] == "ok" and scale["2"]["boot"]["booted"] == 2
+    assert scale["3"] == {"n": 3, "status": "not run", "reason": "capped at N=2: a test's cap"}

@@ -86,6 +86,16 @@ FULL = Profile(
 )
 
 
+def scale_cap(kind: ServerKind, profile: Profile) -> tuple[int | None, str]:
+    """The largest N of ``kind``'s scale runs and why: the profile's cap for it, else the
+    kind's own (a server that is only a reference at small N), else none."""
+    if kind.name in profile.caps:
+        return profile.caps[kind.name], f"in this profile: {profile.cap_reason}"
+    if kind.scale_cap is not None:
+        return kind.scale_cap, kind.scale_cap_reason
+    return None, ""
+
+
 def process_cpu_s(ps: psutil.Process) -> float:
     """CPU seconds (user+sys) of a process: from /proc/<pid>/task/*/schedstat (nanoseconds),
     else psutil's clock-tick counters (10 ms resolution: too coarse for 1,000 boots)."""
@@ -577,12 +587,12 @@ def run(
             entry["steady_small"] = small.get(name, {})
             stopped: str | None = None
             for n in profile.scale_ns:
-                cap = profile.caps.get(name)
+                cap, why = scale_cap(kind, profile)
                 if stopped is not None:
                     entry["scale"][str(n)] = {"n": n, "status": "not run", "reason": stopped}
                     continue
                 if cap is not None and n > cap:
-                    reason = f"capped at N={cap} in this profile: {profile.cap_reason}"
+                    reason = f"capped at N={cap}: {why}"
                     entry["scale"][str(n)] = {"n": n, "status": "not run", "reason": reason}
                     say(f"  {name:14s} N={n}: not run ({reason})")
                     continue

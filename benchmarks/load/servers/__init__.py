@@ -20,6 +20,10 @@ class ServerKind:
     env: dict[str, str] = field(default_factory=dict)
     # False: only when asked for by name (``--servers``), not in the load harness' default set
     default: bool = True
+    # Largest N of the scale runs (boot, idle, fan-out, steady at N) for a server that is only a
+    # point of comparison at small N; None: every N of the profile.
+    scale_cap: int | None = None
+    scale_cap_reason: str = ""
 
 
 SERVERS: dict[str, ServerKind] = {
@@ -43,7 +47,10 @@ SERVERS: dict[str, ServerKind] = {
             "benchmarks.load.servers.ocppfast_cs",
             "ocppfast (compiled), answers built once (the time never changes)",
             {"BENCH_CACHED_REPLY": "1"},
-            default=False,
+            # the reference of #14's answer-path goal (ocppfast's now() per call against it) at
+            # 1, 100 and 1,000 chargers; beyond that it would repeat ocppfast's rows
+            scale_cap=1000,
+            scale_cap_reason="a reference for the answer path only (now() vs answers built once)",
         ),
         ServerKind(
             "mobilityhouse",

@@ -5,10 +5,10 @@ helper for the current time, ``ocppfast.now()`` (RFC 3339, changes once a millis
 is ``cs.call_many``. With ``BENCH_PER_CALL_TIME=1`` (the ``ocppfast-stamped`` server kind) every
 answer carries a new timestamp instead (``datetime.now(UTC).isoformat()``, microseconds), so the
 formatting and the reply's date-time check run on every call: the honest worst case. With
-``BENCH_CACHED_REPLY=1`` (``ocppfast-cached``, only when asked for by name) the Boot and
-Heartbeat answers are built once, with a time that never changes: the base the ``now()`` per call
-of ``ocppfast`` is compared with (``python -m benchmarks.load.ab --servers
-echo-c,ocppfast,ocppfast-cached``).
+``BENCH_CACHED_REPLY=1`` (``ocppfast-cached``; in ``make load-full`` up to 1,000 chargers) the
+Boot and Heartbeat answers are built once, with a time that never changes: the base the ``now()``
+per call of ``ocppfast`` is compared with (``python -m benchmarks.load.ab --servers
+echo-c,ocppfast,ocppfast-cached``, and the load report's answer-path goal).
 """
 
 from __future__ import annotations
