@@ -81,7 +81,7 @@ FULL = Profile(
     warmup=1.0,
     fanout_rounds=3,
     idle_settle=2.0,
-    small_rounds=5,
+    small_rounds=7,
     small_fresh=True,
 )
 

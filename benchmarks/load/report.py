@@ -54,6 +54,8 @@ PURE = "ocppfast-pure"
 COMPAT = "compat-picows"
 STAMPED = "ocppfast-stamped"
 CACHED = "ocppfast-cached"
+# The result of a goal row shown for information only (see goals: one charger across two cores)
+INFO = "INFO"
 
 
 def goals(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:
@@ -65,6 +67,17 @@ def goals(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:
 
     def verdict(ok: bool | None) -> str:
         return "n/a" if ok is None else ("PASS" if ok else "MISS")
+
+    # A lone charger's goals are read on one core when the run has that row (as #14's own
+    # figures were measured: server and client pinned to one core). Across two cores the round
+    # trip waits for the hypervisor to wake an idle vCPU, which moves a round's figure by up to
+    # 2x (round by round 0.90-2.00x in one run): that row is shown, marked INFO, not judged.
+    one_core = "1" + SHARED in steady
+
+    def judged(key: str, ok: bool | None) -> str:
+        if key == "1" and one_core and ok is not None:
+            return INFO
+        return verdict(ok)
 
     def fig(key: str, name: str, field: str) -> float | None:
         v = steady.get(key, {}).get(name, {}).get(field)
@@ -93,8 +106,8 @@ def goals(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:
     def ratio(key: str, a: str, b: str, field: str) -> float | None:
         return paired(key, (a, b), field, lambda x, y: x / y)
 
-    def add(what: str, r: float | None, target: str, ok: bool | None) -> None:
-        out.append((what, "-" if r is None else f"{r:.2f}x", target, verdict(ok)))
+    def add(what: str, r: float | None, target: str, ok: bool | None, key: str = "") -> None:
+        out.append((what, "-" if r is None else f"{r:.2f}x", target, judged(key, ok)))
 
     cpu = "server_cpu_us_per_call"
     if COMPAT in servers:
@@ -127,6 +140,7 @@ def goals(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:
             r,
             f"<= {limit}x",
             None if r is None else r <= limit,
+            key,
         )
     for key in keys:
         if key.partition("@")[0] != "1":
@@ -137,6 +151,7 @@ def goals(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:
             r,
             ">= 0.95x",
             None if r is None else r >= 0.95,
+            key,
         )
     r = ratio("100", GOAL_SERVER, ECHO_C, cpu)
     add("server CPU per call vs the C floor, 100", r, "<= 1.3x", None if r is None else r <= 1.3)
@@ -173,6 +188,7 @@ def goals(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:
                 r,
                 "<= 1.2x",
                 None if r is None else r <= 1.2,
+                key,
             )
     scale = servers[GOAL_SERVER].get("scale", {})
     ok_rows = [r for r in scale.values() if r.get("status") == "ok"]
@@ -211,6 +227,21 @@ def goals(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:
             None if r is None else (fo["all_answered"] and r <= 1.5),
         )
     return out
+
+
+def info_note(goal_rows: list[tuple[str, str, str, str]]) -> list[str]:
+    """The lines saying what an INFO result is, when the goals have one."""
+    if not any(result == INFO for _, _, _, result in goal_rows):
+        return []
+    return [
+        "",
+        (
+            f"{INFO}: one charger across two cores, shown and not judged: its goals are read on "
+            "one core (the rows *(one core)*), as #14's own figures were measured. Across two "
+            "cores every round trip waits for the hypervisor to wake an idle vCPU, which moves a "
+            "round's figures by up to 2x."
+        ),
+    ]
 
 
 def markdown(results: dict[str, Any]) -> str:
@@ -261,6 +292,7 @@ def markdown(results: dict[str, Any]) -> str:
             "|---|---|---|---|",
         ]
         lines += [f"| {a} | {b} | {c} | {d} |" for a, b, c, d in g]
+        lines += info_note(g)
         rounds = results["profile"].get("small_rounds", 1)
         if rounds > 1:
             lines += [
@@ -481,7 +513,9 @@ def readme_table(results: dict[str, Any]) -> str:
             )
         lines.append(f"| {steady_label(key)} | " + " | ".join(cells) + " |")
     lines += ["", "| goal | measured | target | result |", "|---|---|---|---|"]
-    lines += [f"| {a} | {b} | {c} | {d} |" for a, b, c, d in goals(results)]
+    g = goals(results)
+    lines += [f"| {a} | {b} | {c} | {d} |" for a, b, c, d in g]
+    lines += info_note(g)
     return "\n".join(lines) + "\n"
 
 
