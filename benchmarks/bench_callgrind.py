@@ -89,6 +89,13 @@ SERVERS: dict[str, tuple[str, list[str], dict[str, str]]] = {
         ["-m", "benchmarks.load.servers.ocppfast_cs"],
         {"BENCH_PER_CALL_TIME": "1"},
     ),
+    # #10: the mobilityhouse-style class of the load harness on ocppfast.compat (its figures
+    # against load-stamped: the same answers, a datetime per answer, on the native API)
+    "compat": (
+        "mobilityhouse code on ocppfast.compat, compiled",
+        ["-m", "benchmarks.load.servers.compat_picows"],
+        {},
+    ),
 }
 
 

@@ -143,7 +143,10 @@ _Raw = msgspec.Raw
 # second), so a repeat costs one bytes comparison instead of a decode with its RFC 3339 patterns.
 _last_valid: dict[Any, bytes] = {}
 # Per response type, a cell [the last answer that passed the check, the ocppfast.now() stamp
-# current when it did] (see _restamped); plans keep a reference to their type's cell.
+# current when it did (see _restamped), then compiled when every field of the type holds a
+# scalar (_scalar_fields): a list for the field values of the answer those bytes encode, where
+# the type's instances keep them (_slot_offsets), and whether that list holds them; else None,
+# None, False]; plans keep a reference to their type's cell.
 _last_answer: dict[Any, list[Any]] = {}
 _last_stamp = clock.last_stamp
 _monotonic = time.monotonic
@@ -317,6 +320,73 @@ def _restamped(checked: bytes, old: bytes, payload: bytes, new: bytes) -> bool:
     return same
 
 
+def _scalar_fields(response: Any) -> tuple[str, ...] | None:
+    """The attribute names of the fields of the Struct type ``response`` when every one holds a
+    scalar (str, int, float, bool, an enum or literal value, None; optional or not), else None
+    (also for a type without fields, or one that reads its attributes its own way).
+
+    Two instances of such a type whose fields hold the same objects encode to the same bytes:
+    no value held can change in place (a nested Struct or a list could). So an answer whose
+    field values are those of the last answer that passed is that answer's bytes again
+    (see Engine._answer): a handler answering ``HeartbeatResponse(current_time=ocppfast.now())``
+    is encoded once per stamp, not once per call."""
+    fields = getattr(response, "__struct_fields__", None)
+    if not fields or response.__getattribute__ is not msgspec.Struct.__getattribute__:
+        return None
+    import msgspec.inspect as mi
+
+    scalars = (
+        mi.StrType,
+        mi.IntType,
+        mi.FloatType,
+        mi.BoolType,
+        mi.EnumType,
+        mi.LiteralType,
+        mi.NoneType,
+    )
+
+    def scalar(t: Any) -> bool:
+        if isinstance(t, mi.Metadata):
+            return scalar(t.type)
+        if isinstance(t, mi.UnionType):
+            return all(scalar(u) for u in t.types)
+        return isinstance(t, scalars)
+
+    try:
+        info = mi.type_info(response)
+    except Exception:  # noqa: BLE001 - a type msgspec cannot describe: no reuse, no harm
+        return None
+    if not isinstance(info, mi.StructType) or not all(scalar(f.type) for f in info.fields):
+        return None
+    return tuple(f.name for f in info.fields)
+
+
+def _slot_offsets(response: Any, names: tuple[str, ...] | None) -> tuple[int, ...] | None:
+    """Compiled: where an instance of ``response`` keeps each of the fields ``names`` (the
+    offsets of their member descriptors' slots), for the engine to compare and keep the field
+    values in place; None in pure Python, or when a field is not a plain slot."""
+    if not _COMPILED or names is None:
+        return None
+    offsets = []
+    for name in names:
+        for klass in response.__mro__:
+            if name in vars(klass):
+                at = _SLOT_OFFSET(vars(klass)[name])  # type: ignore[name-defined]  # noqa: F821
+                break
+        else:
+            return None
+        if at < 0:
+            return None
+        offsets.append(at)
+    return tuple(offsets)
+
+
+def _answer_cell(response: Any) -> list[Any] | None:
+    """The cell of the last answer of type ``response`` that passed its check (see
+    ``_last_answer``), for tests."""
+    return _last_answer.get(response)
+
+
 def _id_of(id_json: bytes) -> str:
     """The unique id of a compact CALL from its JSON string (printable ASCII, no escapes: see
     Engine._fast_call), made only where it is needed (an error, an async handler)."""
@@ -467,7 +537,14 @@ class _Plan:
             self.constant = _encode(action.response())
         checked = _last_answer.get(action.response)
         if checked is None:
-            checked = _last_answer[action.response] = [None, b""]
+            offsets = _slot_offsets(action.response, _scalar_fields(action.response))
+            checked = _last_answer[action.response] = [
+                None,
+                b"",
+                None if offsets is None else [None] * len(offsets),
+                offsets,
+                False,
+            ]
         self.checked = checked
         self.epoch = _epoch
 
@@ -1575,14 +1652,31 @@ class Engine:
             # validate on encode); the checked bytes then go into the frame as they are.
             payload = plan.constant  # a response type without fields: always the same bytes
             if payload is None:
-                payload = _encode(result)
-            last = plan.checked[0]  # the last answer of this type that passed
-            if last != payload and not self._check_answer(unique_id, plan, payload, id_json):
-                return
+                checked = plan.checked  # [the last answer of this type that passed, ...]
+                # Compiled, an answer whose fields hold the same objects as that one's is
+                # those bytes again (see _scalar_fields): no encoding, no check.
+                if (
+                    _COMPILED and checked[4] and _SAME_SLOTS(result, checked[3], checked[2])  # type: ignore[name-defined]  # noqa: F821
+                ):
+                    payload = checked[0]
+                else:
+                    payload = _encode(result)
+                    if checked[0] != payload and not self._check_answer(
+                        unique_id, plan, payload, id_json
+                    ):
+                        return
+                    if _COMPILED and checked[3] is not None:  # the values of these bytes
+                        checked[4] = _KEEP_SLOTS(result, checked[3], checked[2])  # type: ignore[name-defined]  # noqa: F821
         else:
             payload = plan.constant
             if payload is None:
-                payload = _encode(result)
+                checked = plan.checked
+                if (
+                    _COMPILED and checked[4] and _SAME_SLOTS(result, checked[3], checked[2])  # type: ignore[name-defined]  # noqa: F821
+                ):
+                    payload = checked[0]
+                else:
+                    payload = _encode(result)
         # [3,"<id>",<payload>] from bytes at hand, without a msgspec.Raw, a tuple and a call
         # into the wire module.
         if id_json is None:
@@ -1640,6 +1734,7 @@ class Engine:
                 return False
         checked[0] = payload
         checked[1] = stamp
+        checked[4] = False  # the values of these bytes: kept by _answer, after this
         return True
 
     def _coerce_response(self, action: Any, result: Any) -> Any:

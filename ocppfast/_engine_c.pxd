@@ -32,6 +32,48 @@ cdef bytes _result_frame(bytes id_json, bytes payload)
 @cython.locals(n=Py_ssize_t, out=cython.p_char)
 cdef bint _send_result(WSTransport ws, bytes id_json, bytes payload) except -1
 cdef Py_ssize_t _HEADER_ROOM, _STACK_FRAME
+cdef extern from *:
+    """
+    /* The offset of the slot behind a member descriptor of type T_OBJECT_EX (a msgspec
+       Struct's field), or -1 for anything else. */
+    #ifndef Py_T_OBJECT_EX
+    #include "structmember.h"
+    #define Py_T_OBJECT_EX T_OBJECT_EX
+    #endif
+    static Py_ssize_t ocppfast_slot_offset(PyObject *descr) {
+        PyMemberDef *m;
+        if (Py_TYPE(descr) != &PyMemberDescr_Type) return -1;
+        m = ((PyMemberDescrObject *)descr)->d_member;
+        if (m->type != Py_T_OBJECT_EX || m->offset < (Py_ssize_t)sizeof(PyObject)) return -1;
+        return m->offset;
+    }
+    /* Whether each slot of o at the offsets (a tuple of ints, from ocppfast_slot_offset for
+       o's exact type) holds the very object at the same index of values (a list as long). */
+    static int ocppfast_same_slots(PyObject *o, PyObject *offsets, PyObject *values) {
+        Py_ssize_t k, n = PyTuple_GET_SIZE(offsets);
+        for (k = 0; k < n; k++) {
+            Py_ssize_t at = PyLong_AsSsize_t(PyTuple_GET_ITEM(offsets, k));
+            if (*(PyObject **)((char *)o + at) != PyList_GET_ITEM(values, k)) return 0;
+        }
+        return 1;
+    }
+    /* Those slots' objects into values (a list as long); 0 if one is unset (then values
+       holds no meaning). */
+    static int ocppfast_keep_slots(PyObject *o, PyObject *offsets, PyObject *values) {
+        Py_ssize_t k, n = PyTuple_GET_SIZE(offsets);
+        for (k = 0; k < n; k++) {
+            Py_ssize_t at = PyLong_AsSsize_t(PyTuple_GET_ITEM(offsets, k));
+            PyObject *v = *(PyObject **)((char *)o + at);
+            if (v == NULL) return 0;
+            Py_INCREF(v);
+            PyList_SetItem(values, k, v);  /* steals v, drops the old item */
+        }
+        return 1;
+    }
+    """
+    Py_ssize_t _SLOT_OFFSET "ocppfast_slot_offset"(object descr)
+    bint _SAME_SLOTS "ocppfast_same_slots"(object o, tuple offsets, list values)
+    bint _KEEP_SLOTS "ocppfast_keep_slots"(object o, tuple offsets, list values)
 cdef str _id_of(bytes id_json)
 @cython.locals(n=Py_ssize_t, done=Py_ssize_t, at=Py_ssize_t, c=cython.p_char, p=cython.p_char, o=cython.p_char, hit=cython.p_char)
 cdef bint _restamped(bytes checked, bytes old, bytes payload, bytes new) except -1
@@ -159,7 +201,7 @@ cdef class Engine:
     @cython.locals(plan=_Plan)
     cdef _on_call(self, str unique_id, str action_name, object payload, bint is_send)
     cpdef _reply(self, str unique_id, _Plan plan, object request, object result, bytes id_json)
-    @cython.locals(last=bytes, payload=bytes)
+    @cython.locals(last=bytes, payload=bytes, checked=list)
     cdef _answer(self, str unique_id, _Plan plan, object request, object result, bytes id_json)
     @cython.locals(checked=list, last=bytes)
     cdef bint _check_answer(self, str unique_id, _Plan plan, bytes payload, bytes id_json) except -1
