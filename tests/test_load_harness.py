@@ -317,3 +317,23 @@ def test_a_capped_kind_runs_up_to_its_cap(tmp_path: Path) -> None:
     scale = json.loads(proc.stdout.strip().splitlines()[-1])
     assert scale["2"]["status"] == "ok" and scale["2"]["boot"]["booted"] == 2
     assert scale["3"] == {"n": 3, "status": "not run", "reason": "capped at N=2: a test's cap"}
+
+
+def test_readme_table_names_a_server_that_answered_nothing() -> None:
+    """A server with no answer inside the measured window (mobilityhouse at 19,000 chargers:
+    its first wave outlasted the window) has no CPU per call: the README's table says so."""
+    from benchmarks.load import report
+
+    silent = {"status": "ok", "server_cpu_us_per_call": None, "calls_per_s": 0.0, "window_s": 19.05}
+    results = {
+        "servers": {
+            "echo": {"label": "echo", "steady_small": {"100": _steady(10.0, 1000)}, "scale": {}},
+            "mobilityhouse": {
+                "label": "mobilityhouse",
+                "steady_small": {"100": silent},
+                "scale": {},
+            },
+        }
+    }
+    row = [line for line in report.readme_table(results).splitlines() if line.startswith("| 100")]
+    assert row == ["| 100 | 10.0 us (1.0k/s) | no answer in 19 s |"]

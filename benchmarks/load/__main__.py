@@ -28,7 +28,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument(
         "--small-rounds",
         type=int,
-        help="interleaved rounds of the small steady runs (medians; quick 1, full 5)",
+        help="interleaved rounds of the small steady runs (medians; quick 1, full 7)",
     )
     p.add_argument(
         "--small-fresh",

@@ -506,11 +506,14 @@ def readme_table(results: dict[str, Any]) -> str:
         cells = []
         for name in shown:
             s = by_server.get(name)
-            cells.append(
-                "-"
-                if s is None
-                else f"{s['server_cpu_us_per_call']:.1f} us ({s['calls_per_s'] / 1000:,.1f}k/s)"
-            )
+            if s is None:
+                cells.append("-")
+            elif s.get("server_cpu_us_per_call") is None:  # no answer inside the window
+                cells.append(f"no answer in {s.get('window_s', 0):.0f} s")
+            else:
+                cells.append(
+                    f"{s['server_cpu_us_per_call']:.1f} us ({s['calls_per_s'] / 1000:,.1f}k/s)"
+                )
         lines.append(f"| {steady_label(key)} | " + " | ".join(cells) + " |")
     lines += ["", "| goal | measured | target | result |", "|---|---|---|---|"]
     g = goals(results)
