@@ -177,6 +177,30 @@ def test_goals_pair_interleaved_rounds() -> None:
     assert table["server CPU per call vs Python echo, 1"] == ("1.20x", "MISS")
 
 
+def test_interleaved_rounds_come_before_the_scale_run_at_the_same_n() -> None:
+    """The full profile runs 1,000 chargers both as interleaved rounds and in the scale run:
+    the goal at 1,000 is read on the rounds (paired), the single scale round only where a
+    server has no rounds there."""
+    from benchmarks.load import report
+
+    def scale(cpu: float) -> dict[str, Any]:
+        return {"1000": {"n": 1000, "status": "ok", "steady": _steady(cpu, 100)}}
+
+    results = {
+        "servers": {
+            "ocppfast": {"steady_small": {"1000": _steady(10.4, 100)}, "scale": scale(13.0)},
+            "echo": {"steady_small": {"1000": _steady(10.0, 100)}, "scale": scale(10.0)},
+            "ocppfast-pure": {"steady_small": {}, "scale": scale(15.6)},
+        }
+    }
+    rows = report.steady_rows(results)["1000"]
+    assert rows["ocppfast"]["server_cpu_us_per_call"] == 10.4  # not the scale run's 13.0
+    assert rows["ocppfast-pure"]["server_cpu_us_per_call"] == 15.6
+    table = {what: (measured, result) for what, measured, _, result in report.goals(results)}
+    assert table["server CPU per call vs Python echo, 1000"] == ("1.04x", "PASS")
+    assert table["end to end, pure / compiled CPU per call, 1000"] == ("1.50x", "PASS")
+
+
 def test_one_charger_across_two_cores_is_shown_not_judged() -> None:
     """With a one-core row for 1 charger (as #14's own figures were measured), the goals at 1
     charger across two cores are shown with their ratio and marked INFO, explained under the

@@ -61,6 +61,7 @@ DEFAULT_TESTS = (
     '-m "not slow" -k "not (test_messages_conformance and (v201 or v21))" '
     "--ignore=tests/test_load_harness.py --ignore=tests/test_messages_generated.py "
     "--ignore=tests/test_bench_smoke_ab.py "  # runs benchmarks/ scripts of the tree
+    "--ignore=tests/test_load_generator.py "  # builds the tree's benchmarks/load/_gen_c.pyx
     "--ignore=tests/test_engine_iface.py "  # reads the tree's sources (.py, .pxd) by AST
     "--deselect=tests/test_options.py::test_docs_options_md_is_generated_from_the_definition "
     # the committed compat models vs tools/gen_compat.py: the tree's files, not the installed ones

@@ -6,6 +6,10 @@ previous answer, so a charger sends as fast as the round trip allows. Latency is
 (send to receipt of the CALLRESULT) into a histogram (``hist.py``). Central-system CALLs (the
 fan-out) are answered at once with ``{"status": "Accepted"}``.
 
+The per-frame work (reading an answer, timing it, sending the next CALL, answering a fan-out
+CALL) is C, in ``_gen_c.pyx`` (built on first use): a generator in Python filled its core at 100
+chargers on two cores and left the servers it measured partly idle (see ``_gen_c.pyx``).
+
 Driven by the harness over ``control.py``; run as ``python -m benchmarks.load.generator``.
 """
 
@@ -16,19 +20,16 @@ import os
 import time
 from typing import Any
 
-from picows import WSListener, WSMsgType, WSTransport, ws_connect
+from picows import WSTransport, ws_connect
 
-from . import frames
+from . import cbuild, frames
 from .control import run_child, serve_commands
 from .hist import UNIT_S
 from .servers.launcher import use_aiofastnet
 
 USE_AIOFASTNET = use_aiofastnet()  # the same picows transport as the picows-based servers
 
-TEXT = WSMsgType.TEXT
-CLOSE = WSMsgType.CLOSE
-_perf = time.perf_counter
-_INV_UNIT = 1.0 / UNIT_S
+_gen_c = cbuild.build("benchmarks.load._gen_c")
 
 
 def source_address(index: int) -> str:
@@ -37,33 +38,17 @@ def source_address(index: int) -> str:
     return f"127.0.0.{2 + index % 250}"
 
 
-class Charger(WSListener):
-    """One simulated charger. Hot path: ``on_ws_frame`` for a CALLRESULT."""
+class Charger(_gen_c.ChargerCore):
+    """One simulated charger. Hot path (``on_ws_frame``, ``send_call``) in ``_gen_c.pyx``."""
 
     def __init__(self, gen: Generator) -> None:
-        super().__init__()
-        self.gen = gen
-        self.transport: WSTransport | None = None
-        self.seq = 0
-        self.pending: bytes | None = None  # id of the outstanding CALL
-        self.t0 = 0.0
-        self.waiter: asyncio.Future[bytes] | None = None
-
-    def on_ws_connected(self, transport: WSTransport) -> None:
-        self.transport = transport
+        super().__init__(gen)
 
     def on_ws_disconnected(self, transport: WSTransport) -> None:
         self.gen.disconnects += 1
         self.gen.chargers.discard(self)
         if self.waiter is not None and not self.waiter.done():
             self.waiter.set_exception(ConnectionResetError("disconnected"))
-
-    def send_call(self, suffix: bytes) -> None:
-        self.seq += 1
-        mid = b"%d" % self.seq
-        self.pending = mid
-        self.t0 = _perf()
-        self.transport.send(TEXT, frames.CALL_HEAD + mid + suffix)  # type: ignore[union-attr]
 
     async def call(self, suffix: bytes, timeout: float) -> bytes:
         self.waiter = asyncio.get_running_loop().create_future()
@@ -73,44 +58,6 @@ class Charger(WSListener):
         finally:
             self.waiter = None
 
-    def on_ws_frame(self, transport: WSTransport, frame: Any) -> None:
-        now = _perf()
-        if frame.msg_type is not TEXT:
-            if frame.msg_type is CLOSE:
-                transport.send_close(frame.get_close_code(), frame.get_close_message())
-                transport.disconnect()
-            return
-        data = frame.get_payload_as_bytes()
-        gen = self.gen
-        kind = frames.message_type(data)
-        if kind == 3 or kind == 4:
-            mid = frames.message_id(data)
-            if mid != self.pending:
-                gen.bad_ids += 1
-                return
-            self.pending = None
-            if kind == 4:
-                gen.call_errors += 1
-            gen.completed += 1
-            if gen.recording:
-                gen.calls += 1
-                v = int((now - self.t0) * _INV_UNIT)
-                if v >= 256:
-                    shift = v.bit_length() - 8
-                    v = (shift << 8) | (v >> shift)
-                h = gen.hist
-                h[v] = h.get(v, 0) + 1
-            if self.waiter is not None:
-                if not self.waiter.done():
-                    self.waiter.set_result(data)
-            elif gen.running:
-                self.send_call(gen.rotation[self.seq % gen.rotation_n])
-        elif kind == 2:
-            gen.server_calls += 1
-            transport.send(
-                TEXT, frames.RESULT_HEAD + frames.message_id(data) + frames.ACCEPTED_RESULT
-            )
-
 
 def _count(errors: dict[str, int], samples: list[str], exc: BaseException) -> None:
     name = type(exc).__name__
@@ -119,20 +66,11 @@ def _count(errors: dict[str, int], samples: list[str], exc: BaseException) -> No
         samples.append(f"{name}: {exc}"[:200])
 
 
-class Generator:
+class Generator(_gen_c.GenCore):
     def __init__(self) -> None:
+        super().__init__(UNIT_S, frames.ACCEPTED_RESULT, frames.STEADY_ROTATION)
         self.chargers: set[Charger] = set()
-        self.running = False
-        self.recording = False
-        self.calls = 0
-        self.completed = 0  # answers received, measured window or not
-        self.hist: dict[int, int] = {}
         self.disconnects = 0
-        self.bad_ids = 0
-        self.call_errors = 0
-        self.server_calls = 0
-        self.rotation: tuple[bytes, ...] = frames.STEADY_ROTATION
-        self.rotation_n = len(self.rotation)
 
     async def connect(self, cmd: dict[str, Any]) -> dict[str, Any]:
         """Connect ``count`` chargers (identities CP000000...), each sending BootNotification once

@@ -3,7 +3,8 @@
 For the server kinds asked (``servers.SERVERS``):
 
 * small steady (first, every server at once: :func:`run_small`): for each n in ``steady_ns`` (1
-  and 100) connect n chargers to each server, run the steady load on each server in turn for
+  and 100; the full profile also 1,000, whose goals are then read on interleaved rounds and
+  not on the scale run's single one) connect n chargers to each server, run the steady load on each server in turn for
   ``small_rounds`` interleaved rounds (medians; rounds kept for paired ratios; with
   ``small_fresh``, as in the full profile, every round on a new server and chargers), disconnect;
 * scale, one server kind after another: for each N in ``scale_ns``, a fresh server: baseline RSS; connect + BootNotification of
@@ -75,7 +76,7 @@ QUICK = Profile(
 )
 FULL = Profile(
     "full",
-    [1, 100],
+    [1, 100, 1000],
     [1000, 10000, 19000],
     duration=5.0,
     warmup=1.0,

@@ -37,15 +37,17 @@ def steady_label(key: str) -> str:
 
 
 def steady_rows(results: dict[str, Any]) -> dict[str, dict[str, dict[str, Any]]]:
-    """{"100" or "1@shared-core": {server: steady figures}}, ordered by charger count."""
+    """{"100" or "1@shared-core": {server: steady figures}}, ordered by charger count. Where a
+    server has both a small (interleaved) row and a scale run's steady phase at the same N, the
+    small row's medians are its figures: ratios are paired within its rounds."""
     rows: dict[str, dict[str, dict[str, Any]]] = {}
     for name, entry in results["servers"].items():
         for n, s in entry.get("steady_small", {}).items():
             if isinstance(s, dict) and s.get("status") == "ok":
                 rows.setdefault(n, {})[name] = s
         for n, row in entry.get("scale", {}).items():
-            if "steady" in row:
-                rows.setdefault(n, {})[name] = row["steady"]
+            if "steady" in row:  # the interleaved rounds above, when there are, come first
+                rows.setdefault(n, {}).setdefault(name, row["steady"])
     return {k: rows[k] for k in sorted(rows, key=_steady_order)}
 
 

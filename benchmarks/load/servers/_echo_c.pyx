@@ -10,7 +10,11 @@ the only Python left is the event loop. Built on first use by ``echo_c.py``.
 from libc.string cimport memcpy
 from picows.picows cimport WSFrame, WSListener, WSMsgType, WSTransport
 
-cdef char BUF[512]
+# picows writes a frame's header (2 to 14 bytes) just before the payload it is handed: the
+# reply is assembled at BUF + ROOM so that the header lands inside BUF.
+cdef enum:
+    ROOM = 14
+cdef char BUF[ROOM + 512]
 
 
 cdef class CEchoConnection(WSListener):
@@ -40,6 +44,7 @@ cdef class CEchoConnection(WSListener):
         cdef Py_ssize_t end = 4
         cdef Py_ssize_t size
         cdef bytes tail
+        cdef char* out
         if frame.msg_type != WSMsgType.TEXT:
             if frame.msg_type == WSMsgType.CLOSE:
                 transport.send_close(frame.get_close_code(), frame.get_close_message())
@@ -57,11 +62,12 @@ cdef class CEchoConnection(WSListener):
             else:
                 tail = self.empty
             # '[3,"' + id + '",{...}]'
-            memcpy(BUF, b'[3,"', 4)
-            memcpy(BUF + 4, p + 4, end - 4)
+            out = BUF + ROOM
+            memcpy(out, b'[3,"', 4)
+            memcpy(out + 4, p + 4, end - 4)
             size = 4 + end - 4
-            memcpy(BUF + size, <char*>tail, len(tail))
+            memcpy(out + size, <char*>tail, len(tail))
             size += len(tail)
-            transport.send_reuse_external_buffer(WSMsgType.TEXT, BUF, size)
+            transport.send_reuse_external_buffer(WSMsgType.TEXT, out, size)
         elif n > 1:  # an answer to our fan-out CALL
             self.server.answered(p[1] == b'3')

@@ -7,40 +7,17 @@ through its vtable and the reply is written from a C buffer.
 
 from __future__ import annotations
 
-import os
 import sys
 from typing import Any
 
-from .. import frames
+from .. import cbuild, frames
 from .echo import EchoServer
 from .launcher import launch
-
-HERE = os.path.dirname(os.path.abspath(__file__))
 
 
 def build() -> Any:
     """Import ``_echo_c``, compiling it in place first when it is missing or older than its .pyx."""
-    pyx = os.path.join(HERE, "_echo_c.pyx")
-    built = [f for f in os.listdir(HERE) if f.startswith("_echo_c.") and f.endswith(".so")]
-    if not built or os.path.getmtime(os.path.join(HERE, built[0])) < os.path.getmtime(pyx):
-        from Cython.Build import cythonize
-        from setuptools import Distribution, Extension
-
-        ext = Extension("benchmarks.load.servers._echo_c", [pyx], extra_compile_args=["-O2"])
-        dist = Distribution({"ext_modules": cythonize([ext], quiet=True, language_level=3)})
-        cmd = dist.get_command_obj("build_ext")
-        cmd.inplace = True
-        root = os.path.dirname(os.path.dirname(os.path.dirname(HERE)))
-        cwd = os.getcwd()
-        os.chdir(root)
-        try:
-            cmd.ensure_finalized()
-            cmd.run()
-        finally:
-            os.chdir(cwd)
-    from . import _echo_c
-
-    return _echo_c
+    return cbuild.build("benchmarks.load.servers._echo_c")
 
 
 class CEchoServer(EchoServer):
