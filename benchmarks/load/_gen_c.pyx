@@ -22,6 +22,8 @@ from libc.string cimport memcmp, memcpy
 from posix.time cimport CLOCK_MONOTONIC, clock_gettime, timespec
 from picows.picows cimport WSFrame, WSListener, WSMsgType, WSTransport
 
+include "_not_text.pxi"
+
 # picows writes a frame's header (up to 14 bytes with a client's mask) just before the payload
 # it is handed, and masks the payload in place: frames are assembled at BUF + ROOM, one at a time
 # (picows sends at once or copies what the socket did not take).
@@ -146,10 +148,7 @@ cdef class ChargerCore(WSListener):
         cdef int kind
         cdef GenCore gen = self.gen
         cdef char* out
-        if frame.msg_type != WSMsgType.TEXT:
-            if frame.msg_type == WSMsgType.CLOSE:
-                transport.send_close(frame.get_close_code(), frame.get_close_message())
-                transport.disconnect()
+        if not_text(transport, frame):
             return
         # [<type>,"<id>",...: the type after '[' and any whitespace; the id between the first
         # two quotes (every peer measured here sends its ids as plain strings).

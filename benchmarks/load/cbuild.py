@@ -13,14 +13,21 @@ import importlib
 import os
 from types import ModuleType
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(os.path.dirname(HERE))
 
 
 def _stale(pyx: str) -> bool:
+    """No extension built yet, or one older than its ``.pyx`` or than a ``.pxi`` it may include
+    (those live in ``benchmarks/load/``)."""
     folder, stem = os.path.split(pyx)
     stem = stem[: -len(".pyx")] + "."
     built = [f for f in os.listdir(folder) if f.startswith(stem) and f.endswith(".so")]
-    return not built or os.path.getmtime(os.path.join(folder, built[0])) < os.path.getmtime(pyx)
+    if not built:
+        return True
+    sources = [pyx] + [os.path.join(HERE, f) for f in os.listdir(HERE) if f.endswith(".pxi")]
+    newest = max(os.path.getmtime(f) for f in sources)
+    return os.path.getmtime(os.path.join(folder, built[0])) < newest
 
 
 def build(module: str) -> ModuleType:

@@ -10,6 +10,8 @@ the only Python left is the event loop. Built on first use by ``echo_c.py``.
 from libc.string cimport memcpy
 from picows.picows cimport WSFrame, WSListener, WSMsgType, WSTransport
 
+include "../_not_text.pxi"
+
 # picows writes a frame's header (2 to 14 bytes) just before the payload it is handed: the
 # reply is assembled at BUF + ROOM so that the header lands inside BUF.
 cdef enum:
@@ -45,10 +47,7 @@ cdef class CEchoConnection(WSListener):
         cdef Py_ssize_t size
         cdef bytes tail
         cdef char* out
-        if frame.msg_type != WSMsgType.TEXT:
-            if frame.msg_type == WSMsgType.CLOSE:
-                transport.send_close(frame.get_close_code(), frame.get_close_message())
-                transport.disconnect()
+        if not_text(transport, frame):
             return
         if n > 4 and p[1] == b'2':  # '[2,"<id>","<Action>",...': a CALL
             while end < n and p[end] != b'"':
