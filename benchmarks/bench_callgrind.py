@@ -1,7 +1,8 @@
 """User-space instructions per Heartbeat round trip, exact (callgrind): ``make callgrind``.
 
 ``python benchmarks/bench_callgrind.py [--calls K] [--warmup W] [--servers a,b] [--out FILE]
-[--keep DIR] [--workload heartbeat|rotation|status|meter] [--cache-sim]``
+[--keep DIR] [--workload heartbeat|rotation|status|meter] [--cache-sim [--ll SIZE,ASSOC,LINE]]
+[--chargers N]``
 
 Each server runs alone under ``valgrind --tool=callgrind --instr-atstart=no``. One client (this
 process, picows, one charger: N=1, OCPP 1.6) boots, makes W warm-up Heartbeat round trips, then
@@ -25,10 +26,20 @@ load harness's steady workload: Heartbeat, StatusNotification and MeterValues in
 ``benchmarks/load/frames.py``), or one of its other actions alone (``status``, ``meter``).
 ``--cache-sim`` adds callgrind's cache simulation: first-level instruction-cache misses (I1) and
 last-level misses (LL, instructions and data) per call, the part of the cost the instruction count
-does not show (a run takes about twice as long).
+does not show (a run takes about twice as long). callgrind models two levels, and its last level
+is the machine's largest cache unless ``--ll`` says otherwise: ``--ll 1048576,16,64`` models this
+VM's 1 MiB L2 per core instead of its 32 MiB L3.
+
+``--chargers N`` opens N connections, each with one CALL outstanding (the window still holds
+exactly K round trips: no CALL is sent past the K-th). With ``--cache-sim --ll`` it shows whether
+the state a server touches per connection falls out of the cache as connections grow (misses per
+call at N=1,000 against N=100). Measured with the load generator instead (2026-11-27, rotation,
+1 MiB modelled): the compiled load server 33 misses per call at 1,000 connections against the
+Python echo's 27, and below 1 for both at 100; instructions per call the same at both N.
 
 Writes ``benchmarks/results/callgrind.md`` (and ``.json``) for the default workload without
-``--cache-sim``, else ``callgrind-<workload>[-cache].md``. Takes 10-20 s per server.
+``--cache-sim``, else ``callgrind-<workload>[-cache][-n<N>].md``. Takes 10-20 s per server at
+N=1, about a minute at N=1,000 (the connections' handshakes under valgrind).
 """
 
 from __future__ import annotations
@@ -124,7 +135,9 @@ def _wait_port(port: int, proc: subprocess.Popen[bytes], timeout: float) -> None
 
 
 class _Client:
-    """One charger making round trips one at a time; ``run(k)`` returns after k answers."""
+    """``chargers`` connections, each with at most one CALL outstanding. ``run(k)`` returns after
+    exactly k answers in all: no CALL is sent past the k-th, so a window between two ``run``
+    calls holds exactly k round trips whatever the number of connections."""
 
     def __init__(self) -> None:
         from picows import WSListener, WSMsgType
@@ -134,22 +147,25 @@ class _Client:
 
         class Listener(WSListener):  # type: ignore[misc]
             def on_ws_connected(self, transport: Any) -> None:
-                client.transport = transport
+                client.transports.append(transport)
 
             def on_ws_frame(self, transport: Any, frame: Any) -> None:
                 if frame.msg_type is not text:
                     return
                 client.left -= 1
-                if client.left > 0:
-                    client.send(client.next_suffix())
-                elif client.done is not None and not client.done.done():
+                if client.to_send > 0:
+                    client.to_send -= 1
+                    client.send(transport, client.suffix or client.next_suffix())
+                elif client.left == 0 and client.done is not None and not client.done.done():
                     client.done.set_result(None)
 
         self.listener = Listener
         self.text = text
-        self.transport: Any = None
+        self.transports: list[Any] = []
         self.left = 0
+        self.to_send = 0
         self.seq = 0
+        self.suffix: bytes | None = None
         self.suffixes: tuple[bytes, ...] = (HEARTBEAT,)
         self.turn = 0
         self.done: asyncio.Future[None] | None = None
@@ -159,35 +175,49 @@ class _Client:
         self.turn += 1
         return suffix
 
-    def send(self, suffix: bytes) -> None:
+    def send(self, transport: Any, suffix: bytes) -> None:
         self.seq += 1
-        self.transport.send(self.text, b'[2,"%d' % self.seq + suffix)
+        transport.send(self.text, b'[2,"%d' % self.seq + suffix)
 
     async def run(self, k: int, suffix: bytes | None = None) -> None:
-        self.left = k
+        """k round trips over all connections (every CALL ``suffix`` if given, else the
+        workload's in turn)."""
+        self.left = self.to_send = k
+        self.suffix = suffix
         self.done = asyncio.get_running_loop().create_future()
-        self.send(suffix if suffix is not None else self.next_suffix())
+        for transport in self.transports[:k]:
+            self.to_send -= 1
+            self.send(transport, suffix or self.next_suffix())
         await asyncio.wait_for(self.done, 600)
 
 
-async def _drive(port: int, pid: int, warmup: int, calls: int, workload: str) -> None:
+async def _drive(
+    port: int, pid: int, warmup: int, calls: int, workload: str, chargers: int = 1
+) -> None:
     from picows import ws_connect
 
     client = _Client()
     client.suffixes = WORKLOADS[workload]
-    transport, _ = await ws_connect(
-        client.listener,
-        f"ws://127.0.0.1:{port}/CG000001",
-        extra_headers={"Sec-WebSocket-Protocol": SUBPROTOCOL},
-        websocket_handshake_timeout=120,
-    )
-    await client.run(1, BOOT)
-    await client.run(warmup)
+    pending = iter(range(1, chargers + 1))
+
+    async def connect() -> None:  # a few at a time: the server runs under valgrind
+        for i in pending:
+            await ws_connect(
+                client.listener,
+                f"ws://127.0.0.1:{port}/CG{i:06d}",
+                extra_headers={"Sec-WebSocket-Protocol": SUBPROTOCOL},
+                websocket_handshake_timeout=120,
+            )
+
+    await asyncio.gather(*(connect() for _ in range(min(chargers, 16))))
+    await client.run(chargers, BOOT)  # one BootNotification per connection
+    await client.run(max(warmup, chargers))
     client.turn = 0  # the window starts at the rotation's first action
     _control(pid, "-i", "on")
     await client.run(calls)
     _control(pid, "-i", "off")
-    transport.disconnect()
+    for transport in client.transports:
+        transport.disconnect()
 
 
 def _control(pid: int, *args: str) -> None:
@@ -203,14 +233,18 @@ def measure(
     workdir: str,
     workload: str = "heartbeat",
     cache_sim: bool = False,
+    chargers: int = 1,
+    ll: str | None = None,
 ) -> dict[str, Any]:
+    """``ll``: callgrind's ``--LL=size,associativity,line`` (with ``cache_sim``), e.g. this
+    machine's per-core L2, 1 MiB: ``1048576,16,64`` (callgrind models two levels only)."""
     label, argv, env = SERVERS[name]
     port = free_port()
     argv = [*argv, "--port", str(port)]
     out_file = os.path.join(workdir, f"callgrind.{name}.{workload}.out")
     cmd = [
         "valgrind", "--tool=callgrind", "--instr-atstart=no", f"--callgrind-out-file={out_file}",
-        *(["--cache-sim=yes"] if cache_sim else []), PY, *argv,
+        *(["--cache-sim=yes"] if cache_sim else []), *([f"--LL={ll}"] if ll else []), PY, *argv,
     ]  # fmt: skip
     proc = subprocess.Popen(
         cmd,
@@ -223,7 +257,7 @@ def measure(
     )
     try:
         _wait_port(port, proc, 300)
-        asyncio.run(_drive(port, proc.pid, warmup, calls, workload))
+        asyncio.run(_drive(port, proc.pid, warmup, calls, workload, chargers))
     finally:
         assert proc.stdin is not None
         proc.stdin.close()
@@ -240,6 +274,7 @@ def measure(
         "server": name,
         "label": label,
         "workload": workload,
+        "chargers": chargers,
         "calls": calls,
         "ir": total,
         "ir_per_call": total / calls,
@@ -285,9 +320,18 @@ WORKLOAD_TITLES = {
 }
 
 
-def _command(calls: int, warmup: int, workload: str, cache_sim: bool) -> str:
+def _command(
+    calls: int,
+    warmup: int,
+    workload: str,
+    cache_sim: bool,
+    chargers: int = 1,
+    ll: str | None = None,
+) -> str:
     extra = "" if workload == "heartbeat" else f" --workload {workload}"
     extra += " --cache-sim" if cache_sim else ""
+    extra += f" --chargers {chargers}" if chargers != 1 else ""
+    extra += f" --ll {ll}" if ll else ""
     return f"python benchmarks/bench_callgrind.py --calls {calls} --warmup {warmup}{extra}"
 
 
@@ -297,17 +341,25 @@ def report(
     warmup: int,
     workload: str = "heartbeat",
     cache_sim: bool = False,
+    chargers: int = 1,
+    ll: str | None = None,
 ) -> str:
     by = {r["server"]: r["ir_per_call"] for r in rows}
-    make = "`make callgrind` (`" if workload == "heartbeat" and not cache_sim else "`"
+    plain = workload == "heartbeat" and not cache_sim and chargers == 1 and not ll
+    make = "`make callgrind` (`" if plain else "`"
+    who = (
+        "N=1 (one charger"
+        if chargers == 1
+        else f"N={chargers} ({chargers} chargers, one CALL outstanding on each"
+    )
     cache_head = " | I1 misses per call | LL misses per call (instr / data read / data write)"
     lines = [
         f"# User-space instructions per {WORKLOAD_TITLES[workload]} (callgrind, exact)",
         "",
         (
-            f"{make}{_command(calls, warmup, workload, cache_sim)}`"
-            f"{')' if make.startswith('`make') else ''}: server alone under callgrind, N=1 "
-            f"(one charger, OCPP 1.6), instrumentation on for exactly {calls} round trips after "
+            f"{make}{_command(calls, warmup, workload, cache_sim, chargers, ll)}`"
+            f"{')' if make.startswith('`make') else ''}: server alone under callgrind, {who}"
+            f", OCPP 1.6), instrumentation on for exactly {calls} round trips after "
             f"{warmup} warm-up ones. The same build moves by up to ~300 instructions per call "
             "between runs (seen in picows' frame parser, `_get_next_frame_impl`, with the same "
             "frames): compare servers of one run."
@@ -352,7 +404,22 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="also count instruction-cache (I1) and last-level cache misses per call",
     )
-    p.add_argument("--out", help="default: benchmarks/results/callgrind[-<workload>][-cache].md")
+    p.add_argument(
+        "--chargers",
+        type=int,
+        default=1,
+        help="connections, each with one CALL outstanding (default 1): per-connection state "
+        "that falls out of the caches shows as misses per call",
+    )
+    p.add_argument(
+        "--ll",
+        metavar="SIZE,ASSOC,LINE",
+        help="with --cache-sim: the modelled last level, e.g. 1048576,16,64 for a 1 MiB L2",
+    )
+    p.add_argument(
+        "--out",
+        help="default: benchmarks/results/callgrind[-<workload>][-cache][-n<chargers>].md",
+    )
     p.add_argument(
         "--keep",
         metavar="DIR",
@@ -365,6 +432,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.out is None:
         stem = "callgrind" + ("" if args.workload == "heartbeat" else f"-{args.workload}")
         stem += "-cache" if args.cache_sim else ""
+        stem += f"-n{args.chargers}" if args.chargers != 1 else ""
         args.out = str(ROOT / "benchmarks" / "results" / f"{stem}.md")
     rows = []
     with tempfile.TemporaryDirectory(prefix="ocppfast-cg-") as tmp:
@@ -372,7 +440,10 @@ def main(argv: list[str] | None = None) -> int:
         os.makedirs(workdir, exist_ok=True)
         for name in args.servers.split(","):
             t0 = time.perf_counter()
-            row = measure(name, args.warmup, args.calls, workdir, args.workload, args.cache_sim)
+            row = measure(
+                name, args.warmup, args.calls, workdir, args.workload, args.cache_sim,
+                args.chargers, args.ll,
+            )  # fmt: skip
             rows.append(row)
             misses = f", {row['I1mr_per_call']:,.0f} I1 misses" if args.cache_sim else ""
             print(
@@ -380,7 +451,9 @@ def main(argv: list[str] | None = None) -> int:
                 f"({time.perf_counter() - t0:.0f} s)",
                 flush=True,
             )
-    text = report(rows, args.calls, args.warmup, args.workload, args.cache_sim)
+    text = report(
+        rows, args.calls, args.warmup, args.workload, args.cache_sim, args.chargers, args.ll
+    )
     Path(args.out).write_text(text)
     Path(args.out).with_suffix(".json").write_text(json.dumps(rows, indent=1) + "\n")
     print(text)

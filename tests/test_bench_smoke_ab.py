@@ -130,6 +130,29 @@ def test_callgrind_counts_instructions(tmp_path: Path) -> None:
     _no_children_left()
 
 
+@pytest.mark.skipif(
+    shutil.which("valgrind") is None or shutil.which("callgrind_control") is None,
+    reason="valgrind is not installed",
+)
+def test_callgrind_with_many_connections_counts_exact_round_trips(tmp_path: Path) -> None:
+    """``--chargers N``: N connections with one CALL outstanding each; the window still holds
+    exactly ``--calls`` round trips (fewer than N here: not every connection sends in it), and
+    the cache model of ``--ll`` reports misses per call."""
+    out = tmp_path / "cg.md"
+    run_python(
+        ["benchmarks/bench_callgrind.py", "--calls", "40", "--warmup", "10", "--servers",
+         "echo-c", "--chargers", "60", "--cache-sim", "--ll", "1048576,16,64",
+         "--workload", "rotation", "--out", str(out)],
+        timeout=600,
+    )  # fmt: skip
+    (row,) = json.loads(out.with_suffix(".json").read_text())
+    assert (row["chargers"], row["calls"]) == (60, 40)
+    assert row["ir_per_call"] > 1000 and row["DLmr_per_call"] >= 0
+    text = out.read_text()
+    assert "N=60 (60 chargers" in text and "--chargers 60 --ll 1048576,16,64" in text
+    _no_children_left()
+
+
 @pytest.mark.parametrize("per_call", [False, True], ids=["now", "per-call"])
 def test_load_server_answers_with_a_valid_date_time(per_call: bool) -> None:
     code = (
