@@ -554,7 +554,6 @@ class _Flow:
     timers. Kept apart so the per-frame path reads fewer attributes of the engine itself."""
 
     __slots__ = (
-        "async_calls",
         "backlog",
         "close_timeout",
         "closed_event",
@@ -574,6 +573,7 @@ class _Flow:
         "peer_certificate",
         "queue",
         "require_boot",
+        "shared_handlers",
         "small_reads",
         "sweeper",
         "tasks",
@@ -595,11 +595,11 @@ class _Flow:
         self.timers: dict[str, Any] | None = None  # drain / close / stall timer handles
         self.tasks: set[Any] | None = None  # async handler tasks, cancelled when the link dies
         self.hook_tasks: set[Any] | None = None  # after-hook tasks (the server shares one set)
-        self.async_calls = 0  # CALLs whose async handler is still running
         self.max_frames = 32  # max_frames_per_tick
         self.other_frame: Any = None  # the listener's handler of non-TEXT frames and fragments
         self.peer_certificate: dict[str, Any] | None = None
         self.id_factory: Any = None
+        self.shared_handlers: dict[str, Any] = {}  # the server's (see Engine.__init__)
         self.id_prefix = os.urandom(6).hex()  # unique across reconnects of this identity
         self.id_counter = 0
         self.small_reads = False  # SO_RCVBUF lowered (a peer that sent more than it is served)
@@ -655,7 +655,6 @@ class Engine:
         self.actions = actions
         self._handlers: dict[str, Any] = {}
         self._after: dict[str, list[Any]] = {}
-        self._shared_handlers = shared_handlers if shared_handlers is not None else {}
         self._shared_after = shared_after if shared_after is not None else {}
         self._pending: dict[str, Any] = {}
         self._outstanding = 0
@@ -680,7 +679,10 @@ class Engine:
         # CALLs not answered yet: those that arrived in the current read (all were sent before
         # any was answered) plus those whose async handler is still running.
         self._unanswered = 0
+        self._async_calls = 0  # CALLs whose async handler is still running
         self._flow = _Flow(max_write_buffer, write_timeout, close_timeout)
+        if shared_handlers is not None:
+            self._flow.shared_handlers = shared_handlers
         self._plan: _Plan | None = None  # of the last action dispatched (see _Plan)
         self._flow.max_frames = max_frames_per_tick or (1 << 62)  # 0: no limit
         self._flow.id_factory = id_factory
@@ -713,7 +715,7 @@ class Engine:
         flow.backlog = None
         self._hold = False
         self._chunk_frames = 0
-        self._unanswered = flow.async_calls
+        self._unanswered = self._async_calls
         flow.other_frame = other_frame
         flow.peer_certificate = peer_certificate
 
@@ -844,7 +846,7 @@ class Engine:
                 self._receive(frame.get_payload_as_bytes(), False)
             if last:
                 self._chunk_frames = 0
-                self._unanswered = self._flow.async_calls
+                self._unanswered = self._async_calls
                 if self._out is not None:
                     self._flush()
                 return
@@ -878,7 +880,7 @@ class Engine:
         self._flow.other_frame(msg_type, frame.fin, frame.get_payload_as_bytes())
         if frame.last_in_buffer and self._flow.backlog is None:
             self._chunk_frames = 0
-            self._unanswered = self._flow.async_calls
+            self._unanswered = self._async_calls
 
     def deliver(self, data: bytes) -> None:
         """A complete message reassembled by the listener (in order, so dispatched now)."""
@@ -976,7 +978,7 @@ class Engine:
         # Every frame read before the pause is handled: a new read starts a new chunk.
         self._flow.backlog = None
         self._chunk_frames = 0
-        self._unanswered = self._flow.async_calls
+        self._unanswered = self._async_calls
         self._hold = self._flow.fragmenting
         self._set_reading(True)
 
@@ -1273,7 +1275,7 @@ class Engine:
         """Handle one complete OCPP-J message (a read of its own)."""
         if self._hold and self._flow.closing:
             return  # nothing is dispatched once closing has begun
-        self._unanswered = self._flow.async_calls
+        self._unanswered = self._async_calls
         self._receive(data)
 
     def _receive_frame(self, frame: Any) -> None:
@@ -1415,12 +1417,12 @@ class Engine:
             table = {}
             peers = []
         else:
-            key = (id(self.actions), id(self._shared_handlers))
+            key = (id(self.actions), id(self._flow.shared_handlers))
             entry = _plan_tables.get(key)
             if entry is None:
                 if len(_plan_tables) >= PLAN_TABLES:
                     _plan_tables.clear()  # engines keep theirs (through their plans)
-                entry = _plan_tables[key] = (self.actions, self._shared_handlers, {}, [])
+                entry = _plan_tables[key] = (self.actions, self._flow.shared_handlers, {}, [])
             table = entry[2]
             peers = entry[3]
         plan = table.get(action_name)
@@ -1431,7 +1433,7 @@ class Engine:
             shared = False
             handler = self._handlers.get(action_name) if self._handlers else None
             if handler is None:
-                handler = self._shared_handlers.get(action_name)
+                handler = self._flow.shared_handlers.get(action_name)
                 if handler is None:
                     return None
                 shared = True
@@ -1515,7 +1517,7 @@ class Engine:
             )
             flow = self._flow
             if not is_send:
-                flow.async_calls += 1
+                self._async_calls += 1
             tasks = flow.tasks
             if tasks is None:
                 tasks = flow.tasks = set()
@@ -2221,5 +2223,5 @@ async def _finish_async(
 
 def _async_call_done(engine: Engine) -> None:
     """An async handler's CALL is answered (or its connection gone)."""
-    engine._flow.async_calls -= 1
+    engine._async_calls -= 1
     engine._unanswered -= 1

@@ -116,7 +116,6 @@ cdef class _Plan:
 
 
 cdef class _Flow:
-    cdef public Py_ssize_t async_calls
     cdef public object backlog
     cdef public object close_timeout
     cdef public object closed_event
@@ -136,6 +135,7 @@ cdef class _Flow:
     cdef public object peer_certificate
     cdef public object queue
     cdef public object require_boot
+    cdef public dict shared_handlers
     cdef public bint small_reads
     cdef public Sweeper sweeper
     cdef public object tasks
@@ -146,39 +146,42 @@ cdef class _Flow:
 
 
 cdef class Engine:
-    # The attributes Python code sees (the engine module's docstring lists them): users set
-    # these ...
-    cdef public Py_ssize_t max_outstanding
-    cdef public double call_timeout
+    # Declared in the order of the C struct. What every frame reads or writes comes first, so
+    # a frame touches 2-3 of the object's cache lines, not all of them: with thousands of
+    # connections their state falls out of the caches, and each line is a miss (see
+    # docs/performance.md, "Per-connection state"). public: users set it; readonly: Python
+    # code reads it (the engine module's docstring lists both); neither: only this module.
+    # -- per frame
+    cdef readonly unsigned long long rx_count
+    cdef list _out
+    cdef WSTransport _ws
+    cdef _Plan _plan
+    cdef public object observer
+    cdef dict _after
+    cdef dict _shared_after
+    cdef Py_ssize_t _chunk_frames
+    cdef Py_ssize_t _unanswered
+    cdef Py_ssize_t _async_calls
+    cdef readonly Py_ssize_t max_unanswered_calls
+    cdef Py_ssize_t _bad_messages
+    cdef bint _hold
+    cdef bint _closed
+    cdef public bint fast_path
     cdef public bint validate_incoming
     cdef public bint validate_outgoing
     cdef public bint accepted
-    cdef public object observer
-    cdef public bint fast_path
-    # ... and read these (set by the engine or through its methods).
+    # -- per CALL the engine sends, per connection, or off the per-frame path
+    cdef _Flow _flow
+    cdef dict _pending
+    cdef Py_ssize_t _outstanding
+    cdef public Py_ssize_t max_outstanding
+    cdef public double call_timeout
     cdef readonly object loop
+    cdef readonly object transport
     cdef readonly str subprotocol
     cdef readonly str identity
     cdef readonly dict actions
-    cdef readonly object transport
-    cdef readonly unsigned long long rx_count
-    cdef readonly Py_ssize_t max_unanswered_calls
-    # Private: only this module's code reads or writes them.
     cdef dict _handlers
-    cdef dict _after
-    cdef dict _shared_handlers
-    cdef dict _shared_after
-    cdef dict _pending
-    cdef Py_ssize_t _outstanding
-    cdef Py_ssize_t _bad_messages
-    cdef WSTransport _ws
-    cdef list _out
-    cdef bint _closed
-    cdef bint _hold
-    cdef Py_ssize_t _chunk_frames
-    cdef Py_ssize_t _unanswered
-    cdef _Flow _flow
-    cdef _Plan _plan
     cdef object __weakref__
 
     cpdef feed(self, object transport, WSFrame frame)
