@@ -27,15 +27,17 @@ load harness's steady workload: Heartbeat, StatusNotification and MeterValues in
 ``--cache-sim`` adds callgrind's cache simulation: first-level instruction-cache misses (I1) and
 last-level misses (LL, instructions and data) per call, the part of the cost the instruction count
 does not show (a run takes about twice as long). callgrind models two levels, and its last level
-is the machine's largest cache unless ``--ll`` says otherwise: ``--ll 1048576,16,64`` models this
-VM's 1 MiB L2 per core instead of its 32 MiB L3.
+is the machine's largest cache unless ``--ll`` says otherwise: ``--ll 1048576,16,64`` models a
+1 MiB L2 per core (this VM's when the figures below were taken; ``lscpu`` shows the one at hand)
+instead of the 32 MiB L3.
 
 ``--chargers N`` opens N connections, each with one CALL outstanding (the window still holds
 exactly K round trips: no CALL is sent past the K-th). With ``--cache-sim --ll`` it shows whether
 the state a server touches per connection falls out of the cache as connections grow (misses per
 call at N=1,000 against N=100). Measured with the load generator instead (2026-11-27, rotation,
 1 MiB modelled): the compiled load server 33 misses per call at 1,000 connections against the
-Python echo's 27, and below 1 for both at 100; instructions per call the same at both N.
+Python echo's 27, and below 1 for both at 100; instructions per call the same at both N. With the
+engine's per-frame fields first in its C struct: 31 against 28.
 
 Writes ``benchmarks/results/callgrind.md`` (and ``.json``) for the default workload without
 ``--cache-sim``, else ``callgrind-<workload>[-cache][-n<N>].md``. Takes 10-20 s per server at
@@ -236,8 +238,8 @@ def measure(
     chargers: int = 1,
     ll: str | None = None,
 ) -> dict[str, Any]:
-    """``ll``: callgrind's ``--LL=size,associativity,line`` (with ``cache_sim``), e.g. this
-    machine's per-core L2, 1 MiB: ``1048576,16,64`` (callgrind models two levels only)."""
+    """``ll``: callgrind's ``--LL=size,associativity,line`` (with ``cache_sim``), e.g. a
+    per-core L2 of 1 MiB: ``1048576,16,64`` (callgrind models two levels only)."""
     label, argv, env = SERVERS[name]
     port = free_port()
     argv = [*argv, "--port", str(port)]

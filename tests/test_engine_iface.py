@@ -220,6 +220,72 @@ def test_pxd_exposes_exactly_the_documented_attributes() -> None:
     assert {"accepted", "observer"} <= pxd["public"]
 
 
+# --- the C struct: the fields each frame touches come first ----------------------------------
+
+# The engine's methods a compact CALL goes through, from picows' callback to the answer's send.
+FRAME_PATH = ("_feed", "_receive_frame", "_fast_scan", "_answer")
+# Read on that path only when a read holds more than one frame (then per read, not per frame).
+FRAME_PATH_RARE = {"_flow"}
+
+
+def _pxd_engine_sections() -> list[list[str]]:
+    """The Engine block's fields in declaration order, split at its ``# --`` comments."""
+    text = PXD.read_text()
+    block = text[text.index("cdef class Engine:") :]
+    block = block[: block.index("\n\n\n")]
+    sections: list[list[str]] = [[]]
+    for line in block.splitlines():
+        if line.startswith("    # --"):
+            sections.append([])
+        m = re.match(r"    cdef (?:public |readonly )?[\w. ]+ (\w+)$", line)
+        if m:
+            sections[-1].append(m.group(1))
+    return [s for s in sections if s]
+
+
+def _fields_read_on(methods: tuple[str, ...], fields: set[str]) -> set[str]:
+    """The engine fields ``self.<name>`` that these methods of ``Engine`` use, outside their
+    ``except`` clauses (the error paths)."""
+    tree = ast.parse((PKG / "_engine.py").read_text())
+    cls = next(n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == "Engine")
+    found: set[str] = set()
+
+    def visit(node: ast.AST) -> None:
+        if isinstance(node, ast.ExceptHandler):
+            return
+        if (
+            isinstance(node, ast.Attribute)
+            and isinstance(node.value, ast.Name)
+            and node.value.id == "self"
+            and node.attr in fields
+        ):
+            found.add(node.attr)
+        for child in ast.iter_child_nodes(node):
+            visit(child)
+
+    for fn in cls.body:
+        if isinstance(fn, ast.FunctionDef) and fn.name in methods:
+            visit(fn)
+    return found
+
+
+def test_the_fields_each_frame_touches_are_declared_first() -> None:
+    """Cython lays a cdef class's C struct out in the .pxd's order: the fields the per-frame
+    path uses sit together right after the object's header, so with thousands of connections
+    a frame touches 2-3 of the engine's cache lines, not all of them (docs/performance.md,
+    "Per-connection state"). A field the path starts to use, declared among the others,
+    fails here."""
+    sections = _pxd_engine_sections()
+    assert len(sections) == 2, "the Engine block: '# -- per frame', then the rest"
+    hot, rest = sections
+    used = _fields_read_on(FRAME_PATH, set(hot) | set(rest))
+    assert {"rx_count", "_out", "_ws", "_plan", "_unanswered", "accepted"} <= used
+    assert used - FRAME_PATH_RARE <= set(hot), sorted(used - FRAME_PATH_RARE - set(hot))
+    # And nothing in the first section that the path does not use: it would push the others
+    # onto the next cache line.
+    assert set(hot) <= used, sorted(set(hot) - used)
+
+
 def test_documented_methods_exist() -> None:
     doc = _engine.__doc__ or ""
     m = re.search(r"^Methods \(transport side\): (.*?)\.$", doc, re.MULTILINE | re.DOTALL)
